@@ -1,0 +1,47 @@
+"""What a task family provides to the rollout engine, the cold start and the CLI.
+
+The environment itself is a plain ``gymnasium.Env`` (registered as ``t2po/<Name>-v0``):
+``reset(seed=, options=) -> (obs, info)`` and ``step(action: str) -> (obs, reward,
+terminated, truncated, info)`` with ``obs = {"text": str}`` (plus ``"image"`` for vision
+tasks). ``info`` carries ``anchor`` (raw state text for GiGPO step groups), ``won``,
+``action_is_valid`` (after a step), ``admissible_actions`` where the task has them, and
+``task_type``.
+
+Everything the *agent* side needs (how to explain the task, how to read an action out of
+model text, an expert for cold start) is described by a ``TaskFamily``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ExpertStep:
+    """One expert decision: a short thought and the action (plain text, no tags)."""
+
+    thought: str
+    action: str
+
+
+class Expert(Protocol):
+    """A scripted solver that plays one episode of a family's environment."""
+
+    def act(self, observation: dict[str, Any], info: dict[str, Any]) -> ExpertStep:
+        """Next thought and action for the current state."""
+        ...
+
+
+@dataclass(frozen=True)
+class TaskFamily:
+    """Agent-side description of one task family (sokoban, household, shop, search, ...)."""
+
+    name: str  # short name used in configs and metrics: "sokoban"
+    env_id: str  # Gymnasium id: "t2po/Sokoban-v0"
+    instructions: str  # what the agent is told about the task and the response format
+    parse_action: Callable[[str], str | None]  # action text inside <action> -> canonical action
+    make_expert: Callable[[Any], Expert]  # env (unwrapped) -> expert for that episode
+    memory_window: int = 2  # P: (observation, action) pairs kept in the prompt (method.md §6)
+    corpus: Callable[[int], Iterator[str]] | None = None  # sample texts for tokenizer training
