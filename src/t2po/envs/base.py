@@ -44,4 +44,5 @@ class TaskFamily:
     parse_action: Callable[[str], str | None]  # action text inside <action> -> canonical action
     make_expert: Callable[[Any], Expert]  # env (unwrapped) -> expert for that episode
     memory_window: int = 2  # P: (observation, action) pairs kept in the prompt (method.md §6)
+    list_admissible: bool = False  # show info["admissible_actions"] in every prompt
     corpus: Callable[[int], Iterator[str]] | None = None  # sample texts for tokenizer training

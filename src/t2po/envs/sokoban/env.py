@@ -1,0 +1,166 @@
+"""Sokoban as a text Gymnasium environment (``t2po/Sokoban-v0``).
+
+Observation: ``{"text": grid}`` where ``grid`` is ``render.render_text`` of the room (one
+line per row, cells separated by spaces; legend in ``render.py``). ``info["anchor"]`` is
+the same grid: the raw state text that GiGPO groups turns by.
+
+Action: a string, ``up``/``down``/``left``/``right`` (case-insensitive, surrounding
+whitespace ignored; see ``room.parse_sokoban_action``). Any other string is an *invalid*
+action: the state does not change, the reward is 0 and ``info["action_is_valid"]`` is
+False. The rollout engine applies the -0.1 invalid-action penalty (method.md §5); the
+environment does not, so the penalty is never counted twice.
+
+Rewards (as gym-sokoban, Schrader 2018, used by GiGPO's Sokoban runs):
+
+* -0.1 for every valid action, including a move blocked by a wall;
+* +1 for pushing a box onto a target, -1 for pushing one off a target;
+* +10 when every box is on a target; the episode then terminates (``info["won"]``).
+
+Every ``step`` call, invalid ones included, counts toward ``max_steps``; at ``max_steps``
+the episode is truncated. ``reset(options={"room": grid_text})`` starts from a given room
+instead of a generated one (tests, curricula, replays).
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+import numpy as np
+from gymnasium import Env, spaces
+
+from t2po.envs.sokoban.generator import RoomSpec, generate_room
+from t2po.envs.sokoban.render import TEXT_CHARSET, max_text_length, parse_text, render_rgb
+from t2po.envs.sokoban.render import render_text as _render_text
+from t2po.envs.sokoban.room import ACTIONS, Direction, Room, move, parse_sokoban_action
+from t2po.envs.sokoban.solver import solve
+
+STEP_REWARD = -0.1
+BOX_ON_REWARD = 1.0
+BOX_OFF_REWARD = -1.0
+WIN_REWARD = 10.0
+MAX_ACTION_LENGTH = 64
+
+
+class SokobanEnv(Env[dict[str, str], str]):
+    """Push every box onto a target; text observations and text actions."""
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        dim_room: tuple[int, int] | list[int] = (6, 6),
+        num_boxes: int = 1,
+        max_steps: int = 20,
+        reverse_steps: int = 20,
+        pull_prob: float = 0.75,
+        max_inner_walls: int = 2,
+        min_pushes: int = 2,
+        max_solution_len: int = 10,
+        render_mode: str | None = None,
+    ) -> None:
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}"
+            )
+        height, width = int(dim_room[0]), int(dim_room[1])
+        self.room_spec = RoomSpec(
+            dim_room=(height, width),
+            num_boxes=num_boxes,
+            reverse_steps=reverse_steps,
+            pull_prob=pull_prob,
+            max_inner_walls=max_inner_walls,
+            min_pushes=min_pushes,
+            max_solution_len=max_solution_len,
+        )
+        self.max_steps = max_steps
+        self.render_mode = render_mode
+        self.task_type = f"sokoban_{num_boxes}box"
+        self.observation_space = spaces.Dict(
+            {"text": spaces.Text(max_length=max_text_length(height, width), charset=TEXT_CHARSET)}
+        )
+        # Any text is accepted by step(); the space only says what sample() draws.
+        self.action_space = spaces.Text(
+            max_length=MAX_ACTION_LENGTH, charset=string.ascii_letters + " "
+        )
+        self._room: Room | None = None
+        self._steps = 0
+        self._room_seed: int | None = None
+        self._optimal_moves = -1
+
+    @property
+    def room(self) -> Room:
+        """The current state (immutable)."""
+        if self._room is None:
+            raise RuntimeError("call reset() before using the environment")
+        return self._room
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        super().reset(seed=seed)
+        if options and options.get("room") is not None:
+            self._room = parse_text(str(options["room"]))
+            self._room_seed = None
+            plan = solve(self._room)
+            self._optimal_moves = -1 if plan is None else len(plan)
+        else:
+            # A given seed names the room directly, so ``reset(seed=s)`` and
+            # ``generate_room(spec, s)`` agree; without one, draw it from the env's generator.
+            self._room_seed = int(seed) if seed is not None else int(self.np_random.integers(2**31))
+            generated = generate_room(self.room_spec, self._room_seed)
+            self._room = generated.room
+            self._optimal_moves = len(generated.solution)
+        self._steps = 0
+        return self._observation(), self._info()
+
+    def step(
+        self, action: str
+    ) -> tuple[dict[str, str], float, bool, bool, dict[str, Any]]:
+        room = self.room
+        self._steps += 1
+        parsed = parse_sokoban_action(action) if isinstance(action, str) else None
+        reward = 0.0
+        moved = False
+        if parsed is not None:
+            result = move(room, Direction(parsed))
+            moved = result.moved
+            reward = STEP_REWARD
+            if result.pushed_from is not None:
+                reward += BOX_OFF_REWARD * (result.pushed_from in room.targets)
+                reward += BOX_ON_REWARD * (result.pushed_to in room.targets)
+            self._room = room = result.room
+            if room.solved:
+                reward += WIN_REWARD
+        terminated = room.solved
+        truncated = not terminated and self._steps >= self.max_steps
+        info = self._info()
+        info["action_is_valid"] = parsed is not None
+        info["moved"] = moved
+        return self._observation(), float(reward), terminated, truncated, info
+
+    def render(self) -> str | np.ndarray | None:  # type: ignore[override]
+        if self.render_mode == "ansi":
+            return _render_text(self.room)
+        if self.render_mode == "rgb_array":
+            return render_rgb(self.room)
+        return None
+
+    def _observation(self) -> dict[str, str]:
+        return {"text": _render_text(self.room)}
+
+    def _info(self) -> dict[str, Any]:
+        room = self.room
+        return {
+            "anchor": _render_text(room),
+            "won": room.solved,
+            "task_type": self.task_type,
+            "admissible_actions": list(ACTIONS),
+            "boxes_on_target": room.boxes_on_target,
+            "num_boxes": len(room.boxes),
+            "steps": self._steps,
+            "seed": self._room_seed,
+            "optimal_moves": self._optimal_moves,
+        }

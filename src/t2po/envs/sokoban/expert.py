@@ -1,0 +1,84 @@
+"""Scripted Sokoban expert: optimal BFS plan plus a short templated thought per move.
+
+The thought first reads positions off the grid, then names the decision, always with the
+same template so that a tiny model can imitate it. Positions are ``(row,col)`` counted
+from 1 at the top-left cell of the grid (border included)::
+
+    player (4,5), box (3,4), target (3,2). walk up to push left.
+    player (3,5), box (3,4), target (3,2). push left.
+
+"box" is the box the plan pushes next and "target" the target that box ends on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from t2po.envs.base import ExpertStep
+from t2po.envs.sokoban.render import parse_text
+from t2po.envs.sokoban.room import Direction, Pos, Room, move
+from t2po.envs.sokoban.solver import solve
+
+
+def fmt(pos: Pos) -> str:
+    """1-based ``(row,col)`` as shown to the agent."""
+    return f"({pos[0] + 1},{pos[1] + 1})"
+
+
+def explain(room: Room, plan: list[Direction]) -> str:
+    """The thought for the first move of ``plan`` (an optimal plan from ``room``)."""
+    if room.solved:
+        return "all boxes are on targets."
+    if not plan:
+        return f"player {fmt(room.player)}. no box can reach a target from here."
+    # Find the next push, then follow that box to where the plan leaves it.
+    state, push_dir = room, plan[0]
+    box: Pos | None = None
+    tracked: Pos | None = None
+    rest: list[Direction] = []
+    for i, direction in enumerate(plan):
+        result = move(state, direction)
+        state = result.room
+        if result.pushed_from is not None:
+            box, push_dir, rest = result.pushed_from, direction, plan[i + 1 :]
+            tracked = result.pushed_to
+            break
+    if box is None or tracked is None:  # pragma: no cover - a plan from an unsolved room pushes
+        return f"player {fmt(room.player)}. move {plan[0].value}."
+    for direction in rest:
+        result = move(state, direction)
+        state = result.room
+        if result.pushed_from == tracked:
+            tracked = result.pushed_to
+    head = f"player {fmt(room.player)}, box {fmt(box)}, target {fmt(tracked)}."
+    if move(room, plan[0]).pushed_from is not None:
+        return f"{head} push {push_dir.value}."
+    return f"{head} walk {plan[0].value} to push {push_dir.value}."
+
+
+class SokobanExpert:
+    """Implements ``t2po.envs.base.Expert`` for ``SokobanEnv``.
+
+    It reads the state from the observation text, so it also works from any state an agent
+    (or a human asking for a hint) reached; it re-plans whenever the state is not the one its
+    plan expected.
+    """
+
+    def __init__(self, env: Any = None) -> None:
+        self.env = env  # unused: the observation carries the whole state
+        self._plan: list[Direction] = []
+        self._expected: Room | None = None
+
+    def act(self, observation: dict[str, Any], info: dict[str, Any]) -> ExpertStep:
+        room = parse_text(observation["text"])
+        if room != self._expected or not self._plan:
+            self._plan = solve(room) or []
+        if not self._plan:
+            thought = explain(room, [])
+            action = next((d for d in Direction if move(room, d).moved), Direction.up)
+            self._expected = None
+            return ExpertStep(thought=thought, action=action.value)
+        thought = explain(room, self._plan)
+        action = self._plan.pop(0)
+        self._expected = move(room, action).room
+        return ExpertStep(thought=thought, action=action.value)

@@ -1,0 +1,212 @@
+"""The embedded default model: a ~1M-parameter Qwen3 with a tokenizer trained on the tasks' text.
+
+``build_tiny`` writes an ordinary Hugging Face folder (``config.json``, ``model.safetensors``,
+``tokenizer.json``, ``tokenizer_config.json`` with a chat template, ``generation_config.json``),
+so everything downstream treats it exactly like a real checkpoint (architecture.md,
+Decision 7). It is random-initialised; it learns the tasks by cold start + RL.
+
+Tokenizer: byte-level BPE (GPT-2 style, as Qwen uses) trained offline with ``tokenizers``
+on text from every registered task family plus a little built-in English, so any byte
+string is encodable and decoding round-trips exactly. Like Qwen3, the chat markers
+``<|endoftext|>`` (pad), ``<|im_start|>``, ``<|im_end|>`` (eos) are *special* tokens, while
+``<think>``, ``</think>``, ``<action>``, ``</action>`` are *added* single tokens that are not
+special: they survive ``decode(..., skip_special_tokens=True)``, so a response decoded the
+usual way still shows the tags the action parser looks for.
+
+Determinism: the same corpus, vocabulary size, seed and architecture give byte-identical
+tokenizer files and identical weights (initialisation runs under a forked, seeded RNG, so the
+caller's global torch RNG is left untouched).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
+from t2po.models.cache import build_once, models_dir, save_model_folder
+
+TINY_NAME = "tiny"
+TINY_VERSION = 1  # bump when the recipe below changes, so old cached builds are not reused
+
+PAD_TOKEN = "<|endoftext|>"
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"  # end of a message = the eos token
+SPECIAL_TOKENS = (PAD_TOKEN, IM_START, IM_END)
+TAG_TOKENS = ("<think>", "</think>", "<action>", "</action>")
+
+# ChatML, as Qwen2.5/Qwen3 write it (without Qwen's default system prompt or tool blocks).
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+# Architecture defaults: Qwen3 shapes scaled down to ~0.9M parameters at vocab 1024.
+DEFAULT_ARCH: dict[str, Any] = {
+    "hidden_size": 128,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 32,
+    "intermediate_size": 384,
+    "max_position_embeddings": 2048,
+    "tie_word_embeddings": True,
+}
+
+# Text that makes the tokenizer usable with no task family registered: plain English,
+# numbers, punctuation and the response format the agent is trained to write.
+_BUILTIN_TEXTS: tuple[str, ...] = (
+    "You are an agent. Read the observation, think step by step, then act.",
+    "Think inside <think> </think> and give exactly one action inside <action> </action>.",
+    "<think>The goal is to reach the target. I should move closer first.</think>"
+    "<action>go north</action>",
+    "<think>The box is to my left and the target is below it.</think><action>left</action>",
+    "<think>I have the item now, so I can finish the task.</think><action>done</action>",
+    "Your task is to: put a clean apple in the fridge.\nYou are in the middle of a room. "
+    "Looking quickly around you, you see a cabinet 1, a countertop 1, a fridge 1, a sink 1.",
+    "Observation: Nothing happens.\nAvailable actions: look, inventory, go to, take, put, open, "
+    "close, use, examine, search, click, buy, answer, up, down, left, right.",
+    "The quick brown fox jumps over the lazy dog. A large red box sits on the small blue table.",
+    "Question: What is the capital of France? Answer: Paris. Search results: [1] Paris is "
+    "the capital and largest city of France.",
+    "Instruction: i need a pair of running shoes, size 9, under 50.00 dollars. "
+    "Price: $39.99. Rating: 4.5 stars. Color: black. Buy now. Back to search. Next page.",
+    "Step 1 of 20. Reward: 1.0. Score: 0.5. Done: true. Success! You won. Try again.",
+    " ".join(str(i) for i in range(101)),
+    "! \" # $ % & ' ( ) * + , - . / : ; < = > ? @ [ \\ ] ^ _ ` { | } ~\n\t",
+    "# . @ $ * + _ \n#####\n#. $@#\n#  * #\n#####\n",
+    "I think that the answer is yes. It is not here, so I will look somewhere else. "
+    "Then I will open it, take it, and put it there.",
+)
+
+
+def default_corpus(n: int = 256) -> list[str]:
+    """Texts for tokenizer training: built-in text plus each registered family's text.
+
+    For every family in ``t2po.envs.registry`` this takes its ``instructions`` and ``n``
+    samples from its ``corpus``. Families must produce their corpus deterministically
+    (seeded), because the cached tiny model is keyed by a hash of this corpus.
+    """
+    from t2po.envs.registry import list_families  # lazy: envs import more than we need here
+
+    texts = list(_BUILTIN_TEXTS)
+    for family in sorted(list_families(), key=lambda f: f.name):
+        texts.append(family.instructions)
+        if family.corpus is not None:
+            texts.extend(family.corpus(n))
+    return texts
+
+
+def corpus_digest(corpus: Iterable[str]) -> str:
+    """Short stable hash of a corpus (used to key cached builds)."""
+    h = hashlib.sha256()
+    for text in corpus:
+        h.update(text.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()[:12]
+
+
+def train_tokenizer(corpus: Iterable[str], vocab_size: int = 1024) -> PreTrainedTokenizerFast:
+    """Train the byte-level BPE tokenizer (see the module docstring) and wrap it for HF."""
+    if vocab_size < 256 + len(SPECIAL_TOKENS) + len(TAG_TOKENS):
+        raise ValueError(f"vocab_size must cover the 256 bytes and 7 special tokens: {vocab_size}")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - len(TAG_TOKENS),  # the tags are appended after training
+        special_tokens=list(SPECIAL_TOKENS),  # ids 0, 1, 2
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer=trainer)
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAG_TOKENS])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=None,  # like Qwen: nothing is prepended to a prompt
+        eos_token=IM_END,
+        pad_token=PAD_TOKEN,
+        unk_token=None,
+        chat_template=CHAT_TEMPLATE,
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
+        model_max_length=DEFAULT_ARCH["max_position_embeddings"],
+    )
+
+
+def build_tiny(
+    out_dir: Path,
+    *,
+    corpus: Iterable[str] | None = None,
+    vocab_size: int = 1024,
+    seed: int = 0,
+    **arch: Any,
+) -> Path:
+    """Build the tiny model and tokenizer and save them as a Hugging Face folder.
+
+    Args:
+        out_dir: folder to write (created; existing files of the same names are replaced).
+        corpus: tokenizer training texts; ``None`` uses ``default_corpus()``.
+        vocab_size: total vocabulary, special and tag tokens included.
+        seed: seeds the weight initialisation.
+        **arch: ``Qwen3Config`` overrides of ``DEFAULT_ARCH`` (e.g. ``num_hidden_layers=2``).
+
+    Returns:
+        ``out_dir``.
+    """
+    texts = default_corpus() if corpus is None else list(corpus)
+    tokenizer = train_tokenizer(texts, vocab_size)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (PAD_TOKEN, IM_END)}
+
+    config = Qwen3Config(
+        **{**DEFAULT_ARCH, **arch},
+        vocab_size=len(tokenizer),
+        bos_token_id=ids[PAD_TOKEN],  # as Qwen3: bos id = <|endoftext|>, never prepended
+        eos_token_id=ids[IM_END],
+        pad_token_id=ids[PAD_TOKEN],
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Qwen3ForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids[PAD_TOKEN],
+        eos_token_id=[ids[IM_END], ids[PAD_TOKEN]],
+        pad_token_id=ids[PAD_TOKEN],
+    )
+
+    out_dir = Path(out_dir)
+    save_model_folder(model, tokenizer, out_dir)
+    (out_dir / "t2po_build.json").write_text(
+        json.dumps(
+            {
+                "recipe": f"{TINY_NAME}-v{TINY_VERSION}",
+                "seed": seed,
+                "vocab_size": len(tokenizer),
+                "corpus_texts": len(texts),
+                "corpus_sha256_12": corpus_digest(texts),
+                "parameters": sum(p.numel() for p in model.parameters()),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return out_dir
+
+
+def prepare_tiny() -> Path:
+    """The cached default tiny model, built on first use (a few seconds).
+
+    Keyed by recipe version and a hash of ``default_corpus()``, so a change to a task
+    family's text gives a fresh build instead of a stale tokenizer.
+    """
+    corpus = default_corpus()
+    target = models_dir() / f"{TINY_NAME}-v{TINY_VERSION}-{corpus_digest(corpus)}"
+    return build_once(target, lambda tmp: build_tiny(tmp, corpus=corpus))

@@ -1,0 +1,138 @@
+"""Cold start (RFT, method.md §6): roll out a teacher, keep its successes, fine-tune on them.
+
+The teacher is the task family's expert solver or any sampler (an API model, the base
+model). Kept trajectories are those whose score exceeds ``min_score`` (a win scores 1.0;
+families with graded tasks report ``info["score"]``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from t2po.envs.base import TaskFamily
+from t2po.inference.base import Sampler, SamplingParams
+from t2po.inference.chat import encode_chat
+from t2po.rollout.engine import RolloutSettings, Task, rollout
+from t2po.rollout.expert import expert_rollout
+from t2po.rollout.prompts import turn_messages
+from t2po.telemetry.progress import progress
+from t2po.train.sft import SFTExample, sft
+from t2po.types import Trajectory
+
+
+@dataclass(frozen=True)
+class ColdStartResult:
+    episodes: int
+    kept: int
+    turns: int
+    teacher_success: float
+    epoch_losses: list[float]
+    seconds: float
+
+
+def trajectory_score(trajectory: Trajectory) -> float:
+    """1.0 for a win, else the family's graded score if it reports one, else 0."""
+    if trajectory.won:
+        return 1.0
+    score = trajectory.info.get("score", 0.0)
+    return float(score) if isinstance(score, int | float) else 0.0
+
+
+def teacher_trajectories(
+    family: TaskFamily,
+    tasks: Sequence[Task],
+    settings: RolloutSettings,
+    sampler: Sampler | None = None,
+    params: SamplingParams | None = None,
+    seed: int = 0,
+) -> list[Trajectory]:
+    """Expert episodes when ``sampler`` is None, else one sampled episode per task."""
+    if sampler is None:
+        return expert_rollout(family, tasks, settings)
+    groups = rollout(sampler, family, tasks, 1, params or SamplingParams(), settings, seed=seed)
+    return [t for g in groups for t in g.trajectories]
+
+
+def sft_examples(
+    trajectories: Sequence[Trajectory], family: TaskFamily, tokenizer: Any
+) -> list[SFTExample]:
+    """One example per turn: the turn's prompt, then its response and the end-of-turn token."""
+    eos = tokenizer.eos_token_id
+    examples = []
+    for trajectory in trajectories:
+        for turn in trajectory.turns:
+            prompt = encode_chat(tokenizer, turn_messages(family.instructions, turn.prompt_text))
+            target = tokenizer(turn.response_text, add_special_tokens=False)["input_ids"]
+            examples.append(SFTExample(prompt, list(target) + ([eos] if eos is not None else [])))
+    return examples
+
+
+def cold_start(
+    model: Any,
+    tokenizer: Any,
+    family: TaskFamily,
+    tasks: Sequence[Task],
+    settings: RolloutSettings,
+    *,
+    min_score: float,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    out_dir: Path | None = None,
+    teacher: Sampler | None = None,
+    teacher_params: SamplingParams | None = None,
+    show_progress: bool = True,
+) -> ColdStartResult:
+    """Run the whole cold start; saves the fine-tuned model to ``out_dir`` when given."""
+    t0 = time.perf_counter()
+    trajectories = teacher_trajectories(family, tasks, settings, teacher, teacher_params, seed)
+    kept = [t for t in trajectories if trajectory_score(t) > min_score]
+    examples = sft_examples(kept, family, tokenizer)
+    bar = progress(total=epochs * ((len(examples) + batch_size - 1) // batch_size),
+                   desc="cold start SFT", unit="step", disable=None if show_progress else True)
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}")
+
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    losses = sft(
+        model,
+        examples,
+        pad_id=tokenizer.pad_token_id,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        generator=generator,
+        on_step=on_step,
+    )
+    bar.close()
+    model.eval()
+    result = ColdStartResult(
+        episodes=len(trajectories),
+        kept=len(kept),
+        turns=len(examples),
+        teacher_success=sum(t.won for t in trajectories) / max(1, len(trajectories)),
+        epoch_losses=losses,
+        seconds=time.perf_counter() - t0,
+    )
+    if out_dir is not None:
+        tmp = out_dir.with_name(out_dir.name + ".tmp")
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "cold_start.json").write_text(json.dumps(result.__dict__, indent=2))
+        if out_dir.exists():
+            import shutil
+
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    return result

@@ -1,0 +1,75 @@
+"""Model I/O for training: per-token log-probs (and entropy) of response tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from t2po.algo.losses import entropy_from_logits, token_logprobs
+from t2po.train.batch import TokenBatch
+
+
+@dataclass(frozen=True)
+class TokenStats:
+    """Per-target tensors over the window ``[start, L-1)`` that holds every response token."""
+
+    logprobs_B_W: Tensor
+    entropy_B_W: Tensor | None
+    loss_mask_B_W: Tensor
+    response_mask_B_W: Tensor
+
+
+def response_window_start(tb: TokenBatch) -> int:
+    """First target index any response token can sit at (skips logits of shared prompt)."""
+    return int(tb.prompt_lens_B.min().item()) - 1
+
+
+def forward_token_stats(
+    model: nn.Module, tb: TokenBatch, *, temperature: float = 1.0, with_entropy: bool = False
+) -> TokenStats:
+    """Log-probs of each target token under ``model`` (logits divided by ``temperature``).
+
+    Only logits from the first response position on are materialised (``logits_to_keep``),
+    which matters for large vocabularies.
+    """
+    device = next(model.parameters()).device
+    L = tb.input_ids_B_L.shape[1]
+    start = response_window_start(tb)
+    input_ids = tb.input_ids_B_L.to(device)
+    out = model(
+        input_ids=input_ids,
+        attention_mask=tb.attention_mask_B_L.to(device),
+        logits_to_keep=L - start,
+        use_cache=False,
+    )
+    # logits_to_keep keeps positions [start, L); position j predicts target j (= input j+1).
+    logits = out.logits[:, :-1].float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    targets = input_ids[:, start + 1 :]
+    logprobs = token_logprobs(logits, targets)
+    entropy = entropy_from_logits(logits) if with_entropy else None
+    return TokenStats(
+        logprobs_B_W=logprobs,
+        entropy_B_W=entropy,
+        loss_mask_B_W=tb.loss_mask_B_L1[:, start:].to(device),
+        response_mask_B_W=tb.response_mask_B_L1[:, start:].to(device),
+    )
+
+
+@torch.no_grad()
+def batched_logprobs(
+    model: nn.Module, batches: list[TokenBatch], *, temperature: float = 1.0
+) -> list[Tensor]:
+    """``forward_token_stats(...).logprobs_B_W`` for each micro-batch, without gradients."""
+    was_training = model.training
+    model.eval()
+    try:
+        return [
+            forward_token_stats(model, tb, temperature=temperature).logprobs_B_W.detach()
+            for tb in batches
+        ]
+    finally:
+        model.train(was_training)

@@ -1,0 +1,369 @@
+"""The T2PO training loop: rollout → batch → advantages → PPO update → log.
+
+``Trainer.fit`` is the algorithm; everything it calls is small and lives elsewhere:
+rollouts (with TTI in the sampler and TDS in the engine) in ``t2po.rollout``, the advantage
+and loss math in ``t2po.algo``, the optimizer step in ``t2po.train.update``.
+
+Every iteration's randomness (its tasks, its samples, its mini-batch order) is derived from
+``(config.seed, iteration)``, so a run resumed from a checkpoint repeats exactly what the
+uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from t2po.algo.advantages import AdvantageParams, dapo_keep_groups, get_advantage_estimator
+from t2po.config import Config, to_dict
+from t2po.envs.registry import get_family
+from t2po.exploration.tds import TDSParams
+from t2po.inference.base import SamplingParams, TTIParams
+from t2po.inference.hf import HFSampler
+from t2po.models.loading import load_model_and_tokenizer
+from t2po.rollout.engine import RolloutSettings, Task, derive_seed, rollout
+from t2po.telemetry.loggers import make_loggers
+from t2po.telemetry.metrics import rollout_metrics
+from t2po.telemetry.transcripts import TranscriptWriter
+from t2po.train.batch import flatten, trainable_mask
+from t2po.train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
+from t2po.train.coldstart import cold_start
+from t2po.train.update import Sample, UpdateParams, ppo_update
+from t2po.types import TrajectoryGroup
+
+# Seeds below this bound are training tasks; evaluation seeds start at EvalConfig.seed_offset.
+_TRAIN_SEED_SPACE = 10_000_000
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def sampling_params(cfg: Config, *, evaluation: bool) -> SamplingParams:
+    """Training: temperature 1, TTI per config. Evaluation: T 0.6, top-p 0.95, top-k 20."""
+    t = cfg.tti
+    tti_on = t.enabled_in_eval if evaluation else t.enabled
+    tti = (
+        TTIParams(
+            l_min=t.l_min, window=t.window, eps=t.eps, l_max=t.l_max, forced_text=t.forced_text
+        )
+        if tti_on
+        else None
+    )
+    r = cfg.rollout
+    return SamplingParams(
+        temperature=cfg.eval.temperature if evaluation else r.temperature,
+        top_p=cfg.eval.top_p if evaluation else r.top_p,
+        top_k=cfg.eval.top_k if evaluation else r.top_k,
+        max_new_tokens=r.max_new_tokens,
+        tti=tti,
+        alpha=r.alpha,
+        top_j=r.top_j,
+    )
+
+
+def rollout_settings(cfg: Config, *, evaluation: bool) -> RolloutSettings:
+    """TDS only in training rollouts (method.md §4)."""
+    family = get_family(cfg.env.family)
+    tds = (
+        TDSParams(eta=cfg.tds.eta, max_resamples=cfg.tds.max_resamples)
+        if cfg.tds.enabled and not evaluation
+        else None
+    )
+    return RolloutSettings(
+        max_turns=cfg.env.max_turns,
+        memory_window=cfg.env.memory_window
+        if cfg.env.memory_window >= 0
+        else family.memory_window,
+        invalid_penalty=cfg.env.invalid_penalty,
+        tds=tds,
+        env_kwargs=dict(cfg.env.kwargs),
+    )
+
+
+def train_tasks(cfg: Config, iteration: int) -> list[Task]:
+    seeds = [
+        derive_seed(cfg.seed, "task", iteration, i) % _TRAIN_SEED_SPACE
+        for i in range(cfg.rollout.tasks_per_iter)
+    ]
+    return [Task(f"{cfg.env.family}-{s}", s) for s in seeds]
+
+
+def eval_tasks(cfg: Config, n: int) -> list[Task]:
+    seeds = [cfg.eval.seed_offset + i for i in range(n)]
+    return [Task(f"{cfg.env.family}-{s}", s) for s in seeds]
+
+
+class Trainer:
+    """Owns the model, optimizer, sampler and run folder of one training run."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(cfg.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        self.family = get_family(cfg.env.family)
+        seed_everything(cfg.seed)
+        self.checkpoint = latest_checkpoint(self.run_dir) if cfg.train.resume else None
+        self.model, self.tokenizer = load_model_and_tokenizer(
+            self._initial_weights(), device=cfg.model.device, dtype=cfg.model.dtype
+        )
+        if cfg.model.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        o = cfg.optim
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=o.lr, weight_decay=o.weight_decay, betas=o.betas
+        )
+        self.start_iteration = 0
+        if self.checkpoint is not None:
+            load_training_state(self.checkpoint, self.model, self.optimizer)
+            self.start_iteration = self.checkpoint.iteration
+        self.ref_model = self._reference_model()
+        self.sampler = HFSampler(self.model, self.tokenizer, device=cfg.model.device)
+        self.estimator = get_advantage_estimator(cfg.algo.adv_estimator)
+        self.loggers = make_loggers(cfg.log.loggers, self.run_dir)
+        self.transcripts = TranscriptWriter(
+            self.run_dir / "transcripts.jsonl",
+            decode=self.tokenizer.decode,
+            resume_from=self.start_iteration,
+        )
+        for logger in self.loggers.loggers:
+            truncate = getattr(logger, "truncate_after", None)
+            if truncate is not None:
+                truncate(self.start_iteration)
+
+    # ------------------------------------------------------------------ setup helpers
+
+    def _initial_weights(self) -> str:
+        """Newest checkpoint > init_from > cold start (run now if asked) > model.path.
+
+        With a checkpoint, its weights are loaded on top of the same architecture later;
+        we still start from the folder the run started from, so the tokenizer matches.
+        """
+        cfg = self.cfg
+        if cfg.train.init_from:
+            return cfg.train.init_from
+        if cfg.train.cold_start:
+            out = self.run_dir / "cold_start"
+            if not (out / "config.json").is_file():
+                self._run_cold_start(out)
+            return str(out)
+        return cfg.model.path
+
+    def _run_cold_start(self, out: Path) -> None:
+        cfg = self.cfg
+        model, tokenizer = load_model_and_tokenizer(
+            cfg.model.path, device=cfg.model.device, dtype=cfg.model.dtype
+        )
+        tasks = [
+            Task(f"{cfg.env.family}-{s}", s)
+            for s in range(cfg.rft.seed_offset, cfg.rft.seed_offset + cfg.rft.episodes)
+        ]
+        result = cold_start(
+            model,
+            tokenizer,
+            self.family,
+            tasks,
+            rollout_settings(cfg, evaluation=True),
+            min_score=cfg.rft.min_score,
+            epochs=cfg.rft.epochs,
+            lr=cfg.rft.lr,
+            batch_size=cfg.rft.batch_size,
+            seed=derive_seed(cfg.seed, "cold_start"),
+            out_dir=out,
+            show_progress=cfg.log.progress,
+        )
+        print(
+            f"cold start: teacher success {result.teacher_success:.2f}, kept {result.kept}/"
+            f"{result.episodes} episodes ({result.turns} turns), SFT loss "
+            f"{result.epoch_losses[0]:.3f} -> {result.epoch_losses[-1]:.3f} "
+            f"in {result.seconds:.0f}s"
+        )
+
+    def _reference_model(self) -> torch.nn.Module | None:
+        """A frozen copy of the starting policy, only when the KL term is on."""
+        if self.cfg.algo.kl_coef <= 0:
+            return None
+        ref = copy.deepcopy(self.model)
+        if self.checkpoint is not None:
+            # The reference is the policy the run *started* from, not the resumed weights.
+            ref, _ = load_model_and_tokenizer(
+                self._initial_weights(), device=self.cfg.model.device, dtype=self.cfg.model.dtype
+            )
+        ref.eval()
+        for p in ref.parameters():
+            p.requires_grad_(False)
+        return ref
+
+    # ------------------------------------------------------------------ the algorithm
+
+    def fit(self) -> list[dict[str, float]]:
+        """Run the remaining iterations; returns each iteration's metrics."""
+        cfg = self.cfg
+        history = []
+        for iteration in range(self.start_iteration, cfg.train.iterations):
+            seed_everything(derive_seed(cfg.seed, "iteration", iteration))
+            t0 = time.perf_counter()
+
+            groups = self.collect(iteration)
+            t1 = time.perf_counter()
+
+            samples, adv_metrics = self.advantages(groups)
+            actor_metrics = self.update(samples, iteration)
+            t2 = time.perf_counter()
+
+            metrics = {**rollout_metrics(groups, self.family.name), **adv_metrics, **actor_metrics}
+            step = iteration + 1
+            if self._due(step, cfg.train.eval_every) or step == cfg.train.iterations:
+                metrics.update(self.validate(step))
+            metrics.update(
+                {
+                    "timing/rollout_s": t1 - t0,
+                    "timing/update_s": t2 - t1,
+                    "timing/iter_s": time.perf_counter() - t0,
+                }
+            )
+            self.log(step, metrics, groups)
+            if self._due(step, cfg.train.checkpoint_every) or step == cfg.train.iterations:
+                save_checkpoint(
+                    self.run_dir,
+                    step,
+                    self.model,
+                    self.tokenizer,
+                    self.optimizer,
+                    keep=cfg.train.keep_checkpoints,
+                )
+            history.append(metrics)
+        self.loggers.close()
+        return history
+
+    def collect(self, iteration: int) -> list[TrajectoryGroup]:
+        """Training rollouts: G episodes per task, TTI in the sampler, TDS in the engine."""
+        cfg = self.cfg
+        self.model.eval()
+        return rollout(
+            self.sampler,
+            self.family,
+            train_tasks(cfg, iteration),
+            cfg.rollout.group_size,
+            sampling_params(cfg, evaluation=False),
+            rollout_settings(cfg, evaluation=False),
+            seed=derive_seed(cfg.seed, "rollout", iteration),
+        )
+
+    def advantages(self, groups: list[TrajectoryGroup]) -> tuple[list[Sample], dict[str, float]]:
+        """Per-turn advantages, attached to each turn's tokens."""
+        a = self.cfg.algo
+        flat = flatten(groups, a.step_grouping, a.similarity_threshold)
+        if not flat.turns:
+            return [], {}
+        params = AdvantageParams(
+            gamma=a.gamma,
+            omega=a.omega,
+            norm=a.norm,
+            episode_stats=a.episode_stats,
+            lam=a.gae_lambda,
+        )
+        result = self.estimator(flat.batch, params)
+        keep_N = torch.ones(len(flat.turns), dtype=torch.bool)
+        metrics: dict[str, float] = {}
+        if a.dynamic_sampling:
+            returns_E = torch.tensor([t.episode_return for t in flat.trajectories])
+            keep_E = dapo_keep_groups(returns_E, flat.batch.group_E, len(groups))
+            keep_N = keep_E[flat.batch.episode_N]
+            metrics["batch/kept_groups"] = float(
+                sum(bool(keep_E[flat.batch.group_E == g].any()) for g in range(len(groups)))
+            ) / max(1, len(groups))
+        samples = [
+            Sample(
+                prompt_ids=turn.prompt_token_ids,
+                response_ids=turn.response_token_ids,
+                trainable=trainable_mask(turn, self.cfg.tti.train_on_forced),
+                advantage=float(adv),
+            )
+            for turn, adv, keep in zip(flat.turns, result.advantages_N, keep_N, strict=True)
+            if keep and turn.response_token_ids
+        ]
+        adv = result.advantages_N
+        metrics.update(
+            {
+                "batch/turns": float(len(samples)),
+                "batch/adv_mean": float(adv.mean()),
+                "batch/adv_abs_mean": float(adv.abs().mean()),
+                "batch/return_mean": float(result.returns_N.mean()),
+            }
+        )
+        return samples, metrics
+
+    def update(self, samples: list[Sample], iteration: int) -> dict[str, float]:
+        cfg = self.cfg
+        self.model.train()
+        params = UpdateParams(
+            clip_low=cfg.algo.clip_low,
+            clip_high=cfg.algo.clip_high,
+            dual_clip_c=cfg.algo.dual_clip_c,
+            loss_agg=cfg.algo.loss_agg,
+            kl_coef=cfg.algo.kl_coef,
+            kl_estimator=cfg.algo.kl_estimator,
+            entropy_coef=cfg.algo.entropy_coef,
+            grad_clip=cfg.optim.grad_clip,
+            ppo_epochs=cfg.optim.ppo_epochs,
+            mini_batch_size=cfg.optim.mini_batch_size,
+            micro_batch_size=cfg.optim.micro_batch_size,
+            temperature=cfg.rollout.temperature,
+        )
+        generator = torch.Generator().manual_seed(derive_seed(cfg.seed, "update", iteration))
+        stats = ppo_update(
+            self.model,
+            self.optimizer,
+            samples,
+            params,
+            pad_id=self.tokenizer.pad_token_id,
+            generator=generator,
+            ref_model=self.ref_model,
+        )
+        self.model.eval()
+        return stats
+
+    def validate(self, step: int) -> dict[str, float]:
+        """Held-out tasks, one episode each, evaluation sampling, no TDS."""
+        cfg = self.cfg
+        self.model.eval()
+        groups = rollout(
+            self.sampler,
+            self.family,
+            eval_tasks(cfg, cfg.train.eval_tasks),
+            1,
+            sampling_params(cfg, evaluation=True),
+            rollout_settings(cfg, evaluation=True),
+            seed=derive_seed(cfg.seed, "validate", step),
+        )
+        self.transcripts.write(step, groups, split="val", max_episodes=4)
+        metrics = rollout_metrics(groups, self.family.name)
+        return {f"val/{k.split('/', 1)[1]}": v for k, v in metrics.items() if k.startswith("rollout/")}
+
+    def log(self, step: int, metrics: dict[str, Any], groups: list[TrajectoryGroup]) -> None:
+        self.loggers.log(step, metrics)
+        n = self.cfg.log.transcripts_per_iter
+        if n != 0:
+            self.transcripts.write(step, groups, split="train", max_episodes=None if n < 0 else n)
+
+    @staticmethod
+    def _due(step: int, every: int) -> bool:
+        return every > 0 and step % every == 0
+
+
+def train(cfg: Config) -> list[dict[str, float]]:
+    """Build a trainer for ``cfg`` and run it to the end (resuming when possible)."""
+    return Trainer(cfg).fit()
+
+
