@@ -4,7 +4,7 @@ A run is described by one ``Config``. YAML presets in ``configs/`` set some fiel
 command line overrides any field with ``section.field=value``. An unknown or mistyped key is
 an error that lists the valid keys of that section, so typos never pass silently.
 
-Every field carries a one-line comment below it; ``t2po train --help-config`` prints them.
+Every field carries a one-line docstring under it; ``t2po config --describe`` prints them.
 """
 
 from __future__ import annotations
@@ -450,7 +450,7 @@ def describe(cls: type = Config, prefix: str = "") -> list[tuple[str, str, str]]
                 and isinstance(nxt, ast.Expr)
                 and isinstance(nxt.value, ast.Constant)
             ):
-                docs[node.target.name] = str(nxt.value.value)
+                docs[node.target.id] = str(nxt.value.value)
     except (OSError, TypeError):  # pragma: no cover - source unavailable
         pass
     rows: list[tuple[str, str, str]] = []

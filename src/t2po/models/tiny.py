@@ -95,10 +95,11 @@ def default_corpus(n: int = 256) -> list[str]:
     samples from its ``corpus``. Families must produce their corpus deterministically
     (seeded), because the cached tiny model is keyed by a hash of this corpus.
     """
-    from t2po.envs.registry import list_families  # lazy: envs import more than we need here
+    from t2po.envs import get_family, list_families  # lazy: importing registers the families
 
     texts = list(_BUILTIN_TEXTS)
-    for family in sorted(list_families(), key=lambda f: f.name):
+    for name in list_families():  # sorted, so the corpus order is stable
+        family = get_family(name)
         texts.append(family.instructions)
         if family.corpus is not None:
             texts.extend(family.corpus(n))

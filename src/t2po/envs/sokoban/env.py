@@ -42,7 +42,7 @@ WIN_REWARD = 10.0
 MAX_ACTION_LENGTH = 64
 
 
-class SokobanEnv(Env[dict[str, str], str]):
+class SokobanEnv(Env[dict[str, Any], str]):
     """Push every box onto a target; text observations and text actions."""
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
@@ -99,7 +99,7 @@ class SokobanEnv(Env[dict[str, str], str]):
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, str], dict[str, Any]]:
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         if options and options.get("room") is not None:
             self._room = parse_text(str(options["room"]))
@@ -116,9 +116,7 @@ class SokobanEnv(Env[dict[str, str], str]):
         self._steps = 0
         return self._observation(), self._info()
 
-    def step(
-        self, action: str
-    ) -> tuple[dict[str, str], float, bool, bool, dict[str, Any]]:
+    def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         room = self.room
         self._steps += 1
         parsed = parse_sokoban_action(action) if isinstance(action, str) else None
@@ -141,14 +139,14 @@ class SokobanEnv(Env[dict[str, str], str]):
         info["moved"] = moved
         return self._observation(), float(reward), terminated, truncated, info
 
-    def render(self) -> str | np.ndarray | None:  # type: ignore[override]
+    def render(self) -> str | np.ndarray | None:
         if self.render_mode == "ansi":
             return _render_text(self.room)
         if self.render_mode == "rgb_array":
             return render_rgb(self.room)
         return None
 
-    def _observation(self) -> dict[str, str]:
+    def _observation(self) -> dict[str, Any]:
         return {"text": _render_text(self.room)}
 
     def _info(self) -> dict[str, Any]:

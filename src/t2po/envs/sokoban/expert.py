@@ -48,7 +48,7 @@ def explain(room: Room, plan: list[Direction]) -> str:
     for direction in rest:
         result = move(state, direction)
         state = result.room
-        if result.pushed_from == tracked:
+        if result.pushed_from == tracked and result.pushed_to is not None:
             tracked = result.pushed_to
     head = f"player {fmt(room.player)}, box {fmt(box)}, target {fmt(tracked)}."
     if move(room, plan[0]).pushed_from is not None:

@@ -25,7 +25,13 @@ import numpy as np
 
 from t2po.envs.sokoban.room import Pos, Room
 
-WALL, FLOOR, TARGET, BOX, BOX_ON_TARGET, PLAYER, PLAYER_ON_TARGET = "#", "_", "O", "X", "*", "P", "S"
+WALL = "#"
+FLOOR = "_"
+TARGET = "O"
+BOX = "X"
+BOX_ON_TARGET = "*"
+PLAYER = "P"
+PLAYER_ON_TARGET = "S"
 SYMBOLS = frozenset({WALL, FLOOR, TARGET, BOX, BOX_ON_TARGET, PLAYER, PLAYER_ON_TARGET})
 LEGEND = (
     f"{WALL} wall, {FLOOR} floor, {TARGET} target, {BOX} box, {BOX_ON_TARGET} box on target, "

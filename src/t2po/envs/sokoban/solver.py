@@ -58,7 +58,10 @@ def solve(room: Room, max_states: int = 2_000_000) -> list[Direction] | None:
     targets = frozenset(t[0] * w + t[1] for t in room.targets)
     steps = [(d, d.delta[0] * w + d.delta[1]) for d in _DIRECTIONS]
 
-    start = (room.player[0] * w + room.player[1], tuple(sorted(b[0] * w + b[1] for b in room.boxes)))
+    start = (
+        room.player[0] * w + room.player[1],
+        tuple(sorted(b[0] * w + b[1] for b in room.boxes)),
+    )
     parent: dict[tuple[int, tuple[int, ...]], tuple[tuple[int, tuple[int, ...]], Direction]] = {}
     seen = {start}
     queue = deque([start])

@@ -1,0 +1,217 @@
+"""The ``t2po`` command line: train, rft, eval, play, check-env, models, config.
+
+Errors a user can cause (a bad config key, a missing model, an unknown family) print one
+clear message and exit with status 2; set ``T2PO_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from t2po.config import Config, ConfigError, describe, load_config
+
+_USER_ERRORS = (ConfigError, FileNotFoundError, ValueError, ImportError, KeyError)
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", nargs="?", help="YAML preset (see configs/); defaults when omitted")
+    p.add_argument(
+        "overrides", nargs="*", help="section.key=value overrides, e.g. train.iterations=5"
+    )
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path, overrides = args.config, list(args.overrides)
+    # `t2po train seed=3` (no file): the first positional is an override, not a path.
+    if path is not None and "=" in path and not Path(path).is_file():
+        overrides.insert(0, path)
+        path = None
+    return load_config(path, overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from t2po.train.trainer import train
+
+    cfg = _config(args)
+    history = train(cfg)
+    if history:
+        last = history[-1]
+        print(
+            f"done: {cfg.train.iterations} iterations in {cfg.run_dir}; "
+            f"final train success {last.get('rollout/success', float('nan')):.3f}, "
+            f"val success {last.get('val/success', float('nan')):.3f}"
+        )
+        from t2po.telemetry.plots import plot_metric, read_metrics_jsonl
+
+        rows = read_metrics_jsonl(Path(cfg.run_dir) / "metrics.jsonl")
+        png = plot_metric({"run": [rows]}, "rollout/success", Path(cfg.run_dir) / "success.png")
+        print(f"plot: {png}")
+    return 0
+
+
+def cmd_rft(args: argparse.Namespace) -> int:
+    from t2po.envs.registry import get_family
+    from t2po.models.loading import load_model_and_tokenizer
+    from t2po.rollout.engine import Task, derive_seed
+    from t2po.train.coldstart import cold_start
+    from t2po.train.trainer import rollout_settings
+
+    cfg = _config(args)
+    out = Path(args.out) if args.out else Path(cfg.run_dir) / "cold_start"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model, tokenizer = load_model_and_tokenizer(
+        cfg.model.path, device=cfg.model.device, dtype=cfg.model.dtype
+    )
+    family = get_family(cfg.env.family)
+    seeds = range(cfg.rft.seed_offset, cfg.rft.seed_offset + cfg.rft.episodes)
+    teacher = None
+    teacher_params = None
+    if cfg.rft.teacher == "policy":
+        from t2po.inference.hf import HFSampler
+        from t2po.train.trainer import sampling_params
+
+        teacher = HFSampler(model, tokenizer, device=cfg.model.device)
+        teacher_params = sampling_params(cfg, evaluation=True)
+    result = cold_start(
+        model,
+        tokenizer,
+        family,
+        [Task(f"{family.name}-{s}", s) for s in seeds],
+        rollout_settings(cfg, evaluation=True),
+        min_score=cfg.rft.min_score,
+        epochs=cfg.rft.epochs,
+        lr=cfg.rft.lr,
+        batch_size=cfg.rft.batch_size,
+        seed=derive_seed(cfg.seed, "cold_start"),
+        out_dir=out,
+        teacher=teacher,
+        teacher_params=teacher_params,
+        show_progress=cfg.log.progress,
+    )
+    print(json.dumps(result.__dict__, indent=2))
+    print(f"saved: {out}  (train from it with train.init_from={out})")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from t2po.train.evaluate import evaluate, format_summary
+
+    cfg = _config(args)
+    summary = evaluate(cfg, episodes=args.episodes, out_path=args.out)
+    print(format_summary(summary))
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from t2po.envs.play import play
+
+    total = play(args.family, seed=args.seed)
+    print(f"total reward: {total:.2f}")
+    return 0
+
+
+def cmd_check_env(args: argparse.Namespace) -> int:
+    from t2po.envs.checker import check_family
+    from t2po.envs.registry import list_families
+
+    if args.list or not args.family:
+        for family in list_families():
+            print(f"{family.name:12s} {family.env_id}")
+        return 0
+    problems = check_family(args.family)
+    if problems:
+        print(f"{args.family}: {len(problems)} problem(s)")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    print(f"{args.family}: OK (gymnasium check_env and the t2po contract pass)")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from t2po.models.loading import prepare_model
+
+    path = prepare_model(args.name)
+    print(f"{args.name}: {path}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    if args.describe:
+        for key, default, doc in describe():
+            print(f"{key:32s} {default:>22s}  {doc}")
+        return 0
+    import yaml
+
+    from t2po.config import to_dict
+
+    print(yaml.safe_dump(to_dict(_config(args)), sort_keys=False), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="t2po", description="Multi-turn agent RL with T2PO (TTI + TDS) and GiGPO."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="cold start (optional) then RL; resumes from checkpoints")
+    _add_config_args(p)
+    p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("rft", help="cold start only: teacher rollouts + multi-turn SFT")
+    _add_config_args(p)
+    p.add_argument("--out", help="output model folder (default RUN_DIR/cold_start)")
+    p.set_defaults(fn=cmd_rft)
+
+    p = sub.add_parser("eval", help="evaluate model.path on held-out tasks")
+    _add_config_args(p)
+    p.add_argument("--episodes", type=int, default=32, help="held-out episodes (default 32)")
+    p.add_argument("--out", help="write episode results (JSONL) here")
+    p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("play", help="play a task family yourself in the terminal")
+    p.add_argument("family", help="task family, e.g. sokoban")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=cmd_play)
+
+    p = sub.add_parser("check-env", help="check a task family's environment contract")
+    p.add_argument("family", nargs="?")
+    p.add_argument("--list", action="store_true", help="list the registered families")
+    p.set_defaults(fn=cmd_check_env)
+
+    p = sub.add_parser("models", help="build or convert an offline model: tiny, smollm2-135m")
+    p.add_argument("action", choices=["prepare"])
+    p.add_argument("name")
+    p.set_defaults(fn=cmd_models)
+
+    p = sub.add_parser("config", help="print the resolved config, or --describe every field")
+    _add_config_args(p)
+    p.add_argument("--describe", action="store_true")
+    p.set_defaults(fn=cmd_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except _USER_ERRORS as exc:
+        if os.environ.get("T2PO_DEBUG"):
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"t2po {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume from the last checkpoint",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

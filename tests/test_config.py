@@ -1,0 +1,63 @@
+import pytest
+
+from t2po.config import Config, ConfigError, config_from_dict, describe, load_config
+
+
+def test_defaults_match_method_md():
+    cfg = Config()
+    assert cfg.rollout.alpha == 0.4 and cfg.rollout.top_j == 20
+    assert (cfg.tti.l_min, cfg.tti.window, cfg.tti.eps, cfg.tti.l_max) == (32, 20, 1e-4, 450)
+    assert cfg.tti.forced_text == "</think>\n<action>" and not cfg.tti.train_on_forced
+    assert (cfg.tds.eta, cfg.tds.max_resamples) == (1e-3, 2)
+    assert (cfg.algo.gamma, cfg.algo.omega, cfg.algo.adv_estimator) == (0.95, 1.0, "gigpo")
+    assert (cfg.algo.clip_low, cfg.algo.clip_high, cfg.algo.dual_clip_c) == (0.2, 0.2, 3.0)
+    assert cfg.algo.entropy_coef == 0.001 and cfg.optim.grad_clip == 1.0
+    assert (cfg.eval.temperature, cfg.eval.top_p, cfg.eval.top_k) == (0.6, 0.95, 20)
+    assert cfg.env.invalid_penalty == 0.1 and cfg.rft.min_score == 0.8
+
+
+def test_yaml_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 3\nalgo:\n  kl_coef: 0.01\nenv:\n  kwargs: {num_boxes: 2}\n")
+    cfg = load_config(path, ["algo.kl_coef=0.02", "tti.enabled=false", "optim.betas=0.8,0.9"])
+    assert cfg.seed == 3
+    assert cfg.algo.kl_coef == 0.02
+    assert cfg.tti.enabled is False
+    assert cfg.env.kwargs == {"num_boxes": 2}
+    assert cfg.optim.betas == (0.8, 0.9)
+
+
+def test_unknown_key_names_valid_keys():
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"algo": {"kl_coeff": 0.1}})
+    msg = str(err.value)
+    assert "kl_coeff" in msg and "kl_coef" in msg and "Did you mean 'kl_coef'" in msg
+    assert "adv_estimator" in msg  # lists the valid keys of the section
+
+
+def test_unknown_section_and_override():
+    with pytest.raises(ConfigError, match="Valid keys: .*algo"):
+        load_config(None, ["algoo.gamma=0.9"])
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(None, ["algo.gamma"])
+
+
+def test_bad_types_and_values():
+    with pytest.raises(ConfigError, match="expected an integer"):
+        config_from_dict({"rollout": {"group_size": "many"}})
+    with pytest.raises(ConfigError, match="expected true/false"):
+        config_from_dict({"tti": {"enabled": "maybe"}})
+    with pytest.raises(ConfigError, match="top_j must be >= 2"):
+        config_from_dict({"rollout": {"top_j": 1}})
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("/nonexistent.yaml")
+
+
+def test_every_field_documented():
+    rows = describe()
+    assert len(rows) > 50
+    undocumented = [key for key, _, doc in rows if not doc]
+    assert undocumented == []
