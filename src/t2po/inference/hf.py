@@ -311,7 +311,7 @@ class HFSampler:
             logits_R_V = self._forward(step_ids_R, mask_R_S, next_pos_R.unsqueeze(-1), cache)
             next_pos_R = next_pos_R + 1
 
-        fired_at = tti.fired_at() if tti is not None else [None] * b
+        fired_at: list[int | None] = tti.fired_at() if tti is not None else [None] * b
         return self._collect(
             prompt_ids,
             tokens_B_T[:, :n_out].tolist(),

@@ -73,7 +73,9 @@ def temperature_log_softmax(logits_B_V: torch.Tensor, temperature: float) -> tor
     return torch.log_softmax(logits_B_V, dim=-1)
 
 
-def inverse_cdf_sample(weights_B_K: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def inverse_cdf_sample(
+    weights_B_K: torch.Tensor, generator: torch.Generator | None
+) -> torch.Tensor:
     """Draw one index per row with probability proportional to ``weights_B_K``.
 
     Args:
@@ -90,7 +92,9 @@ def inverse_cdf_sample(weights_B_K: torch.Tensor, generator: torch.Generator | N
         total_B_1.shape, generator=generator, device=total_B_1.device, dtype=total_B_1.dtype
     )
     # u < total strictly, so the first index whose cdf exceeds u has positive weight.
-    u_B_1 = torch.minimum(u_B_1 * total_B_1, torch.nextafter(total_B_1, torch.zeros_like(total_B_1)))
+    u_B_1 = torch.minimum(
+        u_B_1 * total_B_1, torch.nextafter(total_B_1, torch.zeros_like(total_B_1))
+    )
     return torch.searchsorted(cdf_B_K, u_B_1, right=True).squeeze(-1)
 
 

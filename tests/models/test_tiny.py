@@ -1,0 +1,218 @@
+"""The embedded tiny model: tokenizer, chat template, loading, determinism, cache, errors."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+from transformers import Qwen3ForCausalLM  # noqa: E402
+
+from t2po.models import (  # noqa: E402
+    ModelNotFoundError,
+    build_tiny,
+    default_corpus,
+    load_model_and_tokenizer,
+    prepare_model,
+    resolve_model_path,
+)
+from t2po.models.cache import build_once  # noqa: E402
+from t2po.models.tiny import SPECIAL_TOKENS, TAG_TOKENS, corpus_digest  # noqa: E402
+
+CORPUS = [
+    "You are in a room. You see a table 1 and a box 2.\nYour task is to: open the box.",
+    "<think>The box is closed, so I open it.</think><action>open box 2</action>",
+    "<think>Now I look inside.</think><action>examine box 2</action>",
+    "# # # #\n# P X #\n# _ O #\n# # # #\n",
+    "The quick brown fox jumps over the lazy dog. 0 1 2 3 4 5 6 7 8 9 10 42 100.",
+] * 4
+
+ROUND_TRIP = [
+    "<think>hi\n there  </think><action>go  north</action>\n\n",
+    "  leading and trailing spaces  ",
+    "tabs\tand\r\nwindows newlines, unicode: héllo wörld 🙂 ∑",
+    "<|im_start|>user\nopen the box<|im_end|>\n<|im_start|>assistant\n",
+    "never seen: zzyzx qwfp 1234567890 {}[]()<>",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny(tmp_path_factory.mktemp("tiny") / "model", corpus=CORPUS, seed=0)
+
+
+def test_folder_has_hf_files(tiny_dir: Path) -> None:
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        assert (tiny_dir / name).is_file(), name
+    assert "chat_template" in (tiny_dir / "tokenizer_config.json").read_text()
+
+
+def test_tokenizer_round_trips_exactly(tiny_dir: Path) -> None:
+    _, tok = load_model_and_tokenizer(tiny_dir)
+    for text in [*ROUND_TRIP, *CORPUS]:
+        ids = tok.encode(text, add_special_tokens=False)
+        decoded = tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        assert decoded == text
+
+
+def test_special_and_tag_tokens_are_single_ids(tiny_dir: Path) -> None:
+    _, tok = load_model_and_tokenizer(tiny_dir)
+    ids = [tok.encode(t, add_special_tokens=False) for t in (*SPECIAL_TOKENS, *TAG_TOKENS)]
+    assert all(len(i) == 1 for i in ids)
+    assert len({i[0] for i in ids}) == 7
+    # Tags are inside longer text too, and survive the usual skip_special_tokens decode.
+    text = "<think>x</think><action>open box 2</action><|im_end|>"
+    enc = tok.encode(text, add_special_tokens=False)
+    assert enc[0] == tok.convert_tokens_to_ids("<think>")
+    assert enc[-1] == tok.eos_token_id
+    assert tok.decode(enc, skip_special_tokens=True) == "<think>x</think><action>open box 2</action>"
+
+
+def test_tokenizer_special_token_roles(tiny_dir: Path) -> None:
+    _, tok = load_model_and_tokenizer(tiny_dir)
+    assert tok.eos_token == "<|im_end|>"
+    assert tok.pad_token == "<|endoftext|>"
+    assert tok.bos_token is None
+    assert tok.padding_side == "left"
+    batch = tok(["a", "open the box now"], padding=True, return_tensors="pt")
+    assert batch["input_ids"][0, 0].item() == tok.pad_token_id  # left padding
+    assert batch["attention_mask"][0, 0].item() == 0
+
+
+def test_chat_template_is_chatml(tiny_dir: Path) -> None:
+    _, tok = load_model_and_tokenizer(tiny_dir)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert text == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n"
+        "<|im_start|>user\nHi<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    no_prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
+    assert no_prompt == text.removesuffix("<|im_start|>assistant\n")
+
+
+def test_model_loads_and_forward_shape(tiny_dir: Path) -> None:
+    model, tok = load_model_and_tokenizer(tiny_dir)
+    assert isinstance(model, Qwen3ForCausalLM)
+    assert not model.training
+    vocab = len(tok)
+    assert vocab <= 2048
+    assert model.config.vocab_size == vocab
+    n_params = sum(p.numel() for p in model.parameters())
+    assert 300_000 < n_params < 3_000_000
+    batch = tok(["open the box", "<think>x</think>"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**batch).logits
+    assert logits.shape == (2, batch["input_ids"].shape[1], vocab)
+    assert torch.isfinite(logits).all()
+    assert model.config.eos_token_id == tok.eos_token_id
+    assert model.config.pad_token_id == tok.pad_token_id
+
+
+def test_dtype_argument(tiny_dir: Path) -> None:
+    model, _ = load_model_and_tokenizer(tiny_dir, dtype="bfloat16")
+    assert next(model.parameters()).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="float32"):
+        load_model_and_tokenizer(tiny_dir, dtype="float8")
+
+
+def test_build_is_deterministic(tiny_dir: Path, tmp_path: Path) -> None:
+    again = build_tiny(tmp_path / "again", corpus=CORPUS, seed=0)
+    other_seed = build_tiny(tmp_path / "seed1", corpus=CORPUS, seed=1)
+    a = load_file(tiny_dir / "model.safetensors")
+    b = load_file(again / "model.safetensors")
+    c = load_file(other_seed / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    assert (tiny_dir / "tokenizer.json").read_bytes() == (again / "tokenizer.json").read_bytes()
+    assert (tiny_dir / "tokenizer.json").read_bytes() == (other_seed / "tokenizer.json").read_bytes()
+
+
+def test_build_leaves_global_rng_alone(tmp_path: Path) -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    build_tiny(tmp_path / "m", corpus=CORPUS, seed=7)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_arch_overrides_and_vocab_size(tmp_path: Path) -> None:
+    corpus = [f"word{i} thing{i * 7} other{i % 13}" for i in range(400)]
+    path = build_tiny(tmp_path / "m", corpus=corpus, vocab_size=512, num_hidden_layers=2)
+    model, tok = load_model_and_tokenizer(path)
+    assert model.config.num_hidden_layers == 2
+    assert len(tok) == 512
+
+
+def test_bad_paths_give_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError) as err:
+        load_model_and_tokenizer(str(tmp_path / "nope"))
+    message = str(err.value)
+    assert "'tiny'" in message and "'smollm2-135m'" in message and "local folder" in message
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelNotFoundError, match="no config.json"):
+        resolve_model_path(tmp_path / "empty")
+    with pytest.raises(ModelNotFoundError, match="Unknown model name"):
+        prepare_model("gpt-17")
+
+
+def test_default_corpus_is_deterministic_and_covers_families() -> None:
+    from t2po.envs import get_family, list_families
+
+    corpus = default_corpus(8)
+    assert corpus_digest(corpus) == corpus_digest(default_corpus(8))
+    assert any("<think>" in text for text in corpus)  # built-in format examples
+    for name in list_families():
+        assert get_family(name).instructions in corpus
+
+
+def test_tiny_name_builds_once_into_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T2PO_CACHE", str(tmp_path / "cache"))
+    first = resolve_model_path("tiny")
+    assert first.parent == tmp_path / "cache" / "models"
+    assert first.name.startswith("tiny-v1-")
+    stamp = (first / "model.safetensors").stat().st_mtime_ns
+    assert resolve_model_path("tiny") == first
+    assert (first / "model.safetensors").stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert [p.name for p in first.parent.iterdir() if p.is_dir()] == [first.name]  # no tmp left
+    model, tok = load_model_and_tokenizer("tiny")
+    ids = tok.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True)
+    assert isinstance(model, Qwen3ForCausalLM) and len(ids) > 3
+    for text in default_corpus(4):  # the default tokenizer round-trips the tasks' own text
+        assert tok.decode(tok.encode(text, add_special_tokens=False)) == text
+
+
+def test_build_once_is_safe_under_concurrency(tmp_path: Path) -> None:
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def build(out: Path) -> None:
+        with lock:
+            calls.append(1)
+        (out / "weights").write_text("x" * 1000)
+        (out / "config.json").write_text("{}")  # written last: a folder is complete with it
+
+    target = tmp_path / "models" / "thing"
+    results: list[Path] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(build_once(target, build)))
+        for _ in range(6)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [target] * 6
+    assert len(calls) == 1
+    assert sorted(p.name for p in target.iterdir()) == ["config.json", "weights"]
+    assert [p.name for p in target.parent.iterdir() if p.is_dir()] == ["thing"]
