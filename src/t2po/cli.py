@@ -208,8 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"t2po {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume from the last checkpoint",
-              file=sys.stderr)
+        print(
+            "interrupted; rerun the same command to resume from the last checkpoint",
+            file=sys.stderr,
+        )
         return 130
 
 

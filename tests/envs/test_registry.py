@@ -28,7 +28,7 @@ def test_make_env_by_name_or_id_passes_kwargs() -> None:
         env = make_env(name, dim_room=(7, 7), num_boxes=2, max_steps=5)
         obs, info = env.reset(seed=0)
         assert env.unwrapped.spec is not None and env.unwrapped.spec.id == "t2po/Sokoban-v0"
-        assert len(obs["text"].split("\n")) == 7 and info["num_boxes"] == 2
+        assert len(obs["text"].split("\n")) == 7 + 1 and info["num_boxes"] == 2
         env.close()
 
 

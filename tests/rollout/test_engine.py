@@ -44,7 +44,13 @@ class SpyEnv(gym.Env[dict[str, str], str]):
             self.pos += 1
         won = action == "win"
         info = {"anchor": f"pos {self.pos}", "won": won, "action_is_valid": valid}
-        return {"text": f"seed {self.seed_} pos {self.pos}"}, (1.0 if won else 0.0), won, False, info
+        return (
+            {"text": f"seed {self.seed_} pos {self.pos}"},
+            (1.0 if won else 0.0),
+            won,
+            False,
+            info,
+        )
 
 
 gym.register("t2po-test/Spy-v0", entry_point=SpyEnv)

@@ -6,7 +6,8 @@ reuse the one ``log_softmax`` it computes anyway (architecture.md, Decision 3).
 
 - entropy ``H_t = -Σ_i p_t(i) log p_t(i)``
 - top-j confidence (DeepConf) ``C_t = -(1/j) Σ_{i in top-j} log p_t(i)``; large when peaked
-- causal min–max normalisation over the response so far; a zero range gives 0
+- causal min–max normalisation over the response so far; a zero range gives 0 (a range
+  within float noise, ``<= ZERO_RANGE`` nats, counts as zero)
 - fusion ``M_t = α·H̃_t + (1-α)·(1 - C̃_t)``; high ``M_t`` = uncertain
 - turn signal ``Φ = exp(mean_t log(M_t + 1e-6))`` over sampled (not forced) tokens
 
@@ -22,6 +23,10 @@ from collections.abc import Sequence
 import torch
 
 PHI_EPS = 1e-6  # the +1e-6 inside the log of Φ (method.md §4)
+# A min-max range at most this wide (in nats) counts as zero. The same distribution summed
+# in another order differs by up to ~3e-4 nats in float32 over a 150k vocabulary, and
+# min-max would blow that noise up to the whole [0, 1] scale; real signal is far larger.
+ZERO_RANGE = 1e-3
 
 
 def entropy_from_logprobs(
@@ -73,10 +78,14 @@ def topj_confidence(logprobs_B_V: torch.Tensor, j: int) -> torch.Tensor:
 
 
 def _normalise(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    """``(x - lo) / (hi - lo)``, and 0 where the range is zero (method.md §2)."""
+    """``(x - lo) / (hi - lo)``, and 0 where the range is zero (method.md §2).
+
+    "Zero" means at most :data:`ZERO_RANGE`, i.e. float noise (see there).
+    """
     span = hi - lo
-    safe = torch.where(span > 0, span, torch.ones_like(span))
-    return torch.where(span > 0, (x - lo) / safe, torch.zeros_like(x))
+    wide = span > ZERO_RANGE
+    safe = torch.where(wide, span, torch.ones_like(span))
+    return torch.where(wide, (x - lo) / safe, torch.zeros_like(x))
 
 
 def minmax_normalize_causal(x_T: torch.Tensor) -> torch.Tensor:
@@ -87,7 +96,7 @@ def minmax_normalize_causal(x_T: torch.Tensor) -> torch.Tensor:
 
     Returns:
         ``x̃``, shape ``(..., T)``, in ``[0, 1]``; 0 where the running range is zero
-        (always at ``t = 1``).
+        (always at ``t = 1``), which includes ranges within float noise (``ZERO_RANGE``).
     """
     lo = torch.cummin(x_T, dim=-1).values
     hi = torch.cummax(x_T, dim=-1).values

@@ -32,10 +32,12 @@ added tokens, as Qwen3 and this project's tiny model do.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
-from t2po.inference.base import TTIParams
+if TYPE_CHECKING:  # a runtime import would cycle: t2po.inference imports this module
+    from t2po.inference.base import TTIParams
 
 
 def _ids_tensor(ids: Sequence[int], name: str, device: torch.device) -> torch.Tensor:

@@ -256,6 +256,7 @@ class HFSampler:
 
         for t in range(t_max):
             assert logits_R_V is not None
+            uniforms_B = torch.rand(b, generator=generator, device=dev)
             choice = sample_step(
                 logits_R_V,
                 temperature=params.temperature,
@@ -263,6 +264,7 @@ class HFSampler:
                 top_p=params.top_p,
                 top_j=params.top_j,
                 generator=generator,
+                uniforms_B=uniforms_B[rows],
             )
             # Back to full width: finished rows carry pad and are ignored by the state.
             ids_B = torch.full((b,), pad, dtype=torch.long, device=dev)

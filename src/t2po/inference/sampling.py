@@ -16,8 +16,8 @@ Choices, and why:
   the top-k candidates, *renormalised over those k*, whose mass reaches ``p``. With top-p
   alone, ``topk`` widens (256, 1024, ... up to ``V``) until the candidates hold mass ``>= p``
   in every row, so the nucleus is exact and a full sort happens only for near-flat rows.
-- **Greedy** when ``temperature == 0``: the lowest-id argmax. ``H``, ``C`` and the log-prob
-  then use the untempered distribution (temperature 1), as nothing else is defined.
+- **Greedy** when ``temperature == 0``: the argmax (exact ties broken by ``topk``). ``H``,
+  ``C`` and the log-prob then use the untempered distribution (temperature 1).
 - **The returned log-prob** is ``log π_T(token)`` after temperature and *before* top-k/top-p
   truncation: the same distribution ``M_t`` describes. The trainer recomputes log-probs
   with its own forward anyway; forced tokens get 0.0 from the decode loop, not from here.
@@ -74,13 +74,16 @@ def temperature_log_softmax(logits_B_V: torch.Tensor, temperature: float) -> tor
 
 
 def inverse_cdf_sample(
-    weights_B_K: torch.Tensor, generator: torch.Generator | None
+    weights_B_K: torch.Tensor,
+    generator: torch.Generator | None,
+    uniforms_B: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Draw one index per row with probability proportional to ``weights_B_K``.
 
     Args:
         weights_B_K: non-negative, not necessarily normalised, at least one positive per row.
         generator: the randomness source (one uniform per row is drawn from it).
+        uniforms_B: ``U[0, 1)`` draws to use instead of the generator, shape ``(B,)``.
 
     Returns:
         long indices into the last dimension, shape ``(B,)``. A zero-weight index is never
@@ -88,9 +91,12 @@ def inverse_cdf_sample(
     """
     cdf_B_K = weights_B_K.cumsum(dim=-1)
     total_B_1 = cdf_B_K[:, -1:]
-    u_B_1 = torch.rand(
-        total_B_1.shape, generator=generator, device=total_B_1.device, dtype=total_B_1.dtype
-    )
+    if uniforms_B is None:
+        u_B_1 = torch.rand(
+            total_B_1.shape, generator=generator, device=total_B_1.device, dtype=total_B_1.dtype
+        )
+    else:
+        u_B_1 = uniforms_B.to(total_B_1.dtype).unsqueeze(-1)
     # u < total strictly, so the first index whose cdf exceeds u has positive weight.
     u_B_1 = torch.minimum(
         u_B_1 * total_B_1, torch.nextafter(total_B_1, torch.zeros_like(total_B_1))
@@ -129,28 +135,32 @@ def select_tokens(
     probs_B_V: torch.Tensor | None = None,
     top_logprobs_B_K: torch.Tensor | None = None,
     top_ids_B_K: torch.Tensor | None = None,
+    uniforms_B: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Pick one token per row.
 
     Args:
         logprobs_B_V: temperature-scaled log-probabilities, shape ``(B, V)``.
-        greedy: take the argmax (lowest id on ties) and ignore the rest.
+        greedy: take the argmax and ignore the rest.
         top_k: keep the ``k`` most likely tokens (0 = off).
         top_p: then keep the smallest prefix with mass ``>= top_p`` (1.0 = off).
         generator: randomness source.
         probs_B_V: ``logprobs_B_V.exp()`` if already computed.
         top_logprobs_B_K, top_ids_B_K: a *sorted* ``topk`` of ``logprobs_B_V`` with
             ``K >= top_k``, if already computed (saves a second ``topk``).
+        uniforms_B: the one ``U[0, 1)`` draw per row to use instead of ``generator``.
 
     Returns:
         long token ids, shape ``(B,)``.
     """
     if greedy:
+        if top_ids_B_K is not None:
+            return top_ids_B_K[:, 0]  # a sorted topk already holds the argmax (saves a pass)
         return logprobs_B_V.argmax(dim=-1)
     vocab = logprobs_B_V.shape[-1]
     if top_k <= 0 and top_p >= 1.0:
         probs = logprobs_B_V.exp() if probs_B_V is None else probs_B_V
-        return inverse_cdf_sample(probs, generator)
+        return inverse_cdf_sample(probs, generator, uniforms_B)
 
     if top_k > 0:
         k = min(top_k, vocab)
@@ -167,7 +177,7 @@ def select_tokens(
 
     if top_p < 1.0:
         cand_probs = torch.where(_top_p_keep(cand_probs, top_p), cand_probs, 0.0)
-    pick_B = inverse_cdf_sample(cand_probs, generator)
+    pick_B = inverse_cdf_sample(cand_probs, generator, uniforms_B)
     return cand_ids.gather(-1, pick_B.unsqueeze(-1)).squeeze(-1)
 
 
@@ -179,6 +189,7 @@ def sample_step(
     top_p: float,
     top_j: int,
     generator: torch.Generator | None,
+    uniforms_B: torch.Tensor | None = None,
 ) -> StepChoice:
     """Choose this step's tokens and compute ``H_t`` and ``C_t`` from the same log-softmax.
 
@@ -189,6 +200,9 @@ def sample_step(
         top_p: 1.0 = off.
         top_j: ``j`` of the top-j confidence, ``>= 2`` (clamped to ``V``).
         generator: randomness source.
+        uniforms_B: the one ``U[0, 1)`` draw per row to use instead of ``generator``
+            (the decode loop draws them full width, so a row's tokens do not depend on
+            which other rows are still running).
 
     Returns:
         a :class:`StepChoice` with ``(B,)`` tensors.
@@ -212,6 +226,7 @@ def sample_step(
         probs_B_V=probs_B_V,
         top_logprobs_B_K=top.values,
         top_ids_B_K=top.indices,
+        uniforms_B=uniforms_B,
     )
     logprobs_B = logprobs_B_V.gather(-1, token_ids_B.unsqueeze(-1)).squeeze(-1)
     return StepChoice(token_ids_B, logprobs_B, entropy_B, confidence_B)

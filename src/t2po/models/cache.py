@@ -57,6 +57,7 @@ def build_once(target: Path, build: Callable[[Path], object]) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
         try:
             build(tmp)
+            tmp.chmod(0o755)  # mkdtemp makes it private; a cache folder is for every reader
             try:
                 tmp.rename(target)
             except OSError:
@@ -70,7 +71,9 @@ def build_once(target: Path, build: Callable[[Path], object]) -> Path:
     return target
 
 
-def save_model_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
+def save_model_folder(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path
+) -> None:
     """``save_pretrained`` both, quietly, in a form older transformers and vLLM also read.
 
     The chat template goes into ``tokenizer_config.json`` (not only ``chat_template.jinja``),

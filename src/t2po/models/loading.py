@@ -132,7 +132,7 @@ def load_model_and_tokenizer(
     model = AutoModelForCausalLM.from_pretrained(
         path, dtype=parse_dtype(dtype), local_files_only=True
     )
-    model.to(device)
+    model.to(device)  # type: ignore[arg-type]  # transformers' wrapper on .to() is mis-typed
     model.eval()
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id

@@ -113,6 +113,8 @@ def read_gguf_state_dict(gguf_path: Path, config: LlamaConfig) -> dict[str, torc
             f"Reading GGUF files needs the `gguf` package. Run: {INSTALL_HINT}"
         ) from e
 
+    n_head = config.num_attention_heads
+    n_kv_head = config.num_key_value_heads or n_head
     reader = GGUFReader(gguf_path)
     state: dict[str, torch.Tensor] = {}
     for tensor in reader.tensors:
@@ -121,9 +123,9 @@ def read_gguf_state_dict(gguf_path: Path, config: LlamaConfig) -> dict[str, torc
             continue
         w = np.asarray(dequantize(tensor.data, tensor.tensor_type), dtype=np.float32)
         if qk == "q":
-            w = _unpermute_qk(w, config.num_attention_heads)
+            w = _unpermute_qk(w, n_head)
         elif qk == "k":
-            w = _unpermute_qk(w, config.num_key_value_heads)
+            w = _unpermute_qk(w, n_kv_head)
         state[name] = torch.from_numpy(np.array(w, order="C"))  # a copy: GGUF data is mmapped
     return state
 

@@ -143,6 +143,12 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int = 1024) -> PreTrained
     )
 
 
+def _token_id(tokenizer: PreTrainedTokenizerFast, token: str) -> int:
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    assert isinstance(token_id, int)
+    return token_id
+
+
 def build_tiny(
     out_dir: Path,
     *,
@@ -165,7 +171,7 @@ def build_tiny(
     """
     texts = default_corpus() if corpus is None else list(corpus)
     tokenizer = train_tokenizer(texts, vocab_size)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (PAD_TOKEN, IM_END)}
+    ids = {t: _token_id(tokenizer, t) for t in (PAD_TOKEN, IM_END)}
 
     config = Qwen3Config(
         **{**DEFAULT_ARCH, **arch},

@@ -187,7 +187,9 @@ def _apply(
         )
     )
     episode.history.append(
-        HistoryEntry(observation, parsed.action if parsed.action is not None else INVALID_ACTION_NOTE)
+        HistoryEntry(
+            observation, parsed.action if parsed.action is not None else INVALID_ACTION_NOTE
+        )
     )
     episode.observation, episode.info = next_obs, next_info
     episode.prev_phi = phi

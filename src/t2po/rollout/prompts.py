@@ -40,7 +40,9 @@ def build_messages(
         parts.append(f"Task: {task}")
     for offset, entry in enumerate(recent):
         step = first_shown + offset + 1
-        parts.append(f"Step {step} observation:\n{entry.observation}\nStep {step} action: {entry.action}")
+        parts.append(
+            f"Step {step} observation:\n{entry.observation}\nStep {step} action: {entry.action}"
+        )
     parts.append(f"Step {turn_index + 1} observation (now):\n{observation}")
     if admissible_actions:
         parts.append("Admissible actions: " + ", ".join(admissible_actions))

@@ -96,8 +96,12 @@ def cold_start(
     trajectories = teacher_trajectories(family, tasks, settings, teacher, teacher_params, seed)
     kept = [t for t in trajectories if trajectory_score(t) > min_score]
     examples = sft_examples(kept, family, tokenizer)
-    bar = progress(total=epochs * ((len(examples) + batch_size - 1) // batch_size),
-                   desc="cold start SFT", unit="step", disable=None if show_progress else True)
+    bar = progress(
+        total=epochs * ((len(examples) + batch_size - 1) // batch_size),
+        desc="cold start SFT",
+        unit="step",
+        disable=None if show_progress else True,
+    )
 
     def on_step(step: int, total: int, loss: float) -> None:
         bar.update(1)

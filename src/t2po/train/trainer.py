@@ -81,9 +81,7 @@ def rollout_settings(cfg: Config, *, evaluation: bool) -> RolloutSettings:
     )
     return RolloutSettings(
         max_turns=cfg.env.max_turns,
-        memory_window=cfg.env.memory_window
-        if cfg.env.memory_window >= 0
-        else family.memory_window,
+        memory_window=cfg.env.memory_window if cfg.env.memory_window >= 0 else family.memory_window,
         invalid_penalty=cfg.env.invalid_penalty,
         tds=tds,
         env_kwargs=dict(cfg.env.kwargs),
@@ -349,7 +347,9 @@ class Trainer:
         )
         self.transcripts.write(step, groups, split="val", max_episodes=4)
         metrics = rollout_metrics(groups, self.family.name)
-        return {f"val/{k.split('/', 1)[1]}": v for k, v in metrics.items() if k.startswith("rollout/")}
+        return {
+            f"val/{k.split('/', 1)[1]}": v for k, v in metrics.items() if k.startswith("rollout/")
+        }
 
     def log(self, step: int, metrics: dict[str, Any], groups: list[TrajectoryGroup]) -> None:
         self.loggers.log(step, metrics)
@@ -365,5 +365,3 @@ class Trainer:
 def train(cfg: Config) -> list[dict[str, float]]:
     """Build a trainer for ``cfg`` and run it to the end (resuming when possible)."""
     return Trainer(cfg).fit()
-
-

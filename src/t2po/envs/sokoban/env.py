@@ -1,8 +1,9 @@
 """Sokoban as a text Gymnasium environment (``t2po/Sokoban-v0``).
 
-Observation: ``{"text": grid}`` where ``grid`` is ``render.render_text`` of the room (one
-line per row, cells separated by spaces; legend in ``render.py``). ``info["anchor"]`` is
-the same grid: the raw state text that GiGPO groups turns by.
+Observation: ``{"text": grid + positions}``: ``render.render_text`` of the room (one line
+per row, cells separated by spaces; legend in ``render.py``) followed by one line with the
+1-based positions of the player, boxes and targets. ``info["anchor"]`` is the same text: the raw
+state text that GiGPO groups turns by (the observation itself: it has no history).
 
 Action: a string, ``up``/``down``/``left``/``right`` (case-insensitive, surrounding
 whitespace ignored; see ``room.parse_sokoban_action``). Any other string is an *invalid*
@@ -30,8 +31,13 @@ import numpy as np
 from gymnasium import Env, spaces
 
 from t2po.envs.sokoban.generator import RoomSpec, generate_room
-from t2po.envs.sokoban.render import TEXT_CHARSET, max_text_length, parse_text, render_rgb
-from t2po.envs.sokoban.render import render_text as _render_text
+from t2po.envs.sokoban.render import (
+    TEXT_CHARSET,
+    max_text_length,
+    parse_text,
+    render_observation,
+    render_rgb,
+)
 from t2po.envs.sokoban.room import ACTIONS, Direction, Room, move, parse_sokoban_action
 from t2po.envs.sokoban.solver import solve
 
@@ -79,7 +85,11 @@ class SokobanEnv(Env[dict[str, Any], str]):
         self.render_mode = render_mode
         self.task_type = f"sokoban_{num_boxes}box"
         self.observation_space = spaces.Dict(
-            {"text": spaces.Text(max_length=max_text_length(height, width), charset=TEXT_CHARSET)}
+            {
+                "text": spaces.Text(
+                    max_length=max_text_length(height, width, num_boxes), charset=TEXT_CHARSET
+                )
+            }
         )
         # Any text is accepted by step(); the space only says what sample() draws.
         self.action_space = spaces.Text(
@@ -141,18 +151,18 @@ class SokobanEnv(Env[dict[str, Any], str]):
 
     def render(self) -> str | np.ndarray | None:
         if self.render_mode == "ansi":
-            return _render_text(self.room)
+            return render_observation(self.room)
         if self.render_mode == "rgb_array":
             return render_rgb(self.room)
         return None
 
     def _observation(self) -> dict[str, Any]:
-        return {"text": _render_text(self.room)}
+        return {"text": render_observation(self.room)}
 
     def _info(self) -> dict[str, Any]:
         room = self.room
         return {
-            "anchor": _render_text(room),
+            "anchor": render_observation(room),
             "won": room.solved,
             "task_type": self.task_type,
             "admissible_actions": list(ACTIONS),

@@ -14,11 +14,9 @@ from t2po.envs.sokoban.room import parse_sokoban_action
 ENV_ID = "t2po/Sokoban-v0"
 
 INSTRUCTIONS = (
-    "Sokoban: you are P in a room and must push every box onto a target.\n"
-    f"Symbols: {LEGEND}. Cells are (row,col), counted from 1 at the top-left.\n"
-    "Actions: up, down, left, right. Walking into a box pushes it one cell if the cell "
-    "behind it is free. Boxes cannot be pulled, so a box in a corner is stuck.\n"
-    "Reply exactly: <think>short reasoning</think><action>one of up, down, left, right</action>"
+    f"Sokoban. Push every box onto a target. {LEGEND}. Cells are (row,col) from the top-left. "
+    "Walk into a box to push it. Actions: up, down, left, right. "
+    "Reply <think>reasoning</think><action>action</action>"
 )
 
 # Room shapes the corpus cycles through, so the tokenizer sees every size it may meet.

@@ -37,12 +37,41 @@ LEGEND = (
     f"{WALL} wall, {FLOOR} floor, {TARGET} target, {BOX} box, {BOX_ON_TARGET} box on target, "
     f"{PLAYER} you, {PLAYER_ON_TARGET} you on target"
 )
-TEXT_CHARSET = frozenset(SYMBOLS | {" ", "\n"})
+POSITIONS_PREFIX = "you "
+TEXT_CHARSET = frozenset(
+    SYMBOLS
+    | {" ", "\n", "(", ")", ",", ";"}
+    | set("0123456789")
+    | set("abcdefghijklmnopqrstuvwxyz")
+)
 
 
-def max_text_length(height: int, width: int) -> int:
-    """Length of the text grid of a ``height`` x ``width`` room."""
-    return height * (2 * width - 1) + (height - 1)
+def max_text_length(height: int, width: int, num_boxes: int = 1) -> int:
+    """Upper bound on the observation text of a ``height`` x ``width`` room."""
+    grid = height * (2 * width - 1) + (height - 1)
+    # "you (r,c); boxes (r,c) ...; targets (r,c) ..." with up to 2-digit coordinates
+    positions = len("you (99,99); boxes; targets") + 2 * num_boxes * len(" (99,99)")
+    return grid + 1 + positions
+
+
+def _fmt(pos: Pos) -> str:
+    return f"({pos[0] + 1},{pos[1] + 1})"
+
+
+def render_positions(room: Room) -> str:
+    """One line listing the 1-based (row,col) of the player, the boxes and the targets.
+
+    The grid alone makes a reader count cells; this line states what the expert's thought
+    reads off, so small models can learn the task from positions as well as from the picture.
+    """
+    boxes = " ".join(_fmt(p) for p in sorted(room.boxes))
+    targets = " ".join(_fmt(p) for p in sorted(room.targets))
+    return f"{POSITIONS_PREFIX}{_fmt(room.player)}; boxes {boxes}; targets {targets}"
+
+
+def render_observation(room: Room) -> str:
+    """What the agent reads: the grid, then the positions line."""
+    return render_text(room) + "\n" + render_positions(room)
 
 
 def cell_symbol(room: Room, pos: Pos) -> str:
@@ -64,8 +93,12 @@ def render_text(room: Room) -> str:
 
 
 def parse_text(text: str) -> Room:
-    """Inverse of ``render_text``. Raises ``ValueError`` on a malformed grid."""
-    rows = [line.split() for line in text.strip("\n").split("\n")]
+    """Inverse of ``render_text`` (a positions line, if present, is ignored).
+
+    Raises ``ValueError`` on a malformed grid.
+    """
+    lines = [ln for ln in text.strip("\n").split("\n") if not ln.startswith(POSITIONS_PREFIX)]
+    rows = [line.split() for line in lines]
     height, width = len(rows), len(rows[0]) if rows else 0
     if height == 0 or any(len(row) != width for row in rows):
         raise ValueError("not a rectangular Sokoban grid")
