@@ -146,12 +146,14 @@ def test_expert_thought_template() -> None:
     step = SokobanExpert().act({"text": HAND_ROOM}, {})
     assert solve(room) is not None
     assert step.action == "right"
-    assert step.thought == "player (2,2), box (2,3), target (2,4). push right."
+    assert step.thought == "box (2,3) to target (2,4): push right from (2,2). you (2,2): move right."
     walk_room = HAND_ROOM.replace("# P X O _ _ #", "# _ X O _ _ #").replace(
         "# _ _ _ _ _ #", "# P _ _ _ _ #"
     )
     step = SokobanExpert().act({"text": walk_room}, {})
-    assert step == ExpertStep("player (3,2), box (2,3), target (2,4). walk up to push right.", "up")
+    assert step == ExpertStep(
+        "box (2,3) to target (2,4): push right from (2,2). you (3,2): move up.", "up"
+    )
 
 
 def test_rewards_by_hand() -> None:
@@ -254,7 +256,7 @@ def test_play_scripted_game_wins() -> None:
     # Each push that lands the box on the target pays +1 and winning +10; with one box
     # an optimal plan pushes it onto the target exactly once.
     assert total == pytest.approx(-0.1 * n + 1 + 10)
-    assert any(line.startswith("hint: player (") for line in printed)
+    assert any(line.startswith("hint: box (") for line in printed)
     assert any("'fly' is not an action" in line for line in printed)
     assert printed[-1] == "You won!"
     assert next(inputs) == "quit"  # play stopped at the win, before reading "quit"

@@ -356,6 +356,28 @@ def test_tti_fires_on_flat_uncertainty(tiny: tuple[Any, Any]) -> None:
         assert "</think>\n<action>" in o.text
 
 
+def test_tti_with_multi_token_markers(tiny: tuple[Any, Any]) -> None:
+    """Markers that are not single tokens (as with most tokenizers) work id by id."""
+    _, tok = tiny
+    tti = TTIParams(
+        l_min=8,
+        window=2,
+        eps=1e-4,
+        forced_text="[/T] <action>",
+        think_open="[T]",
+        think_close="[/T]",
+    )
+    open_ids, forced_ids = ids_of(tok, tti.think_open), ids_of(tok, tti.forced_text)
+    assert len(open_ids) > 1 and len(forced_ids) > 2
+    script = open_ids + ids_of(tok, " box") * 60
+    params = SamplingParams(temperature=0.0, max_new_tokens=24, tti=tti)
+    out = HFSampler(ScriptedLogitsLM(script, len(tok)), tok).generate(PROMPTS[:1], params)[0]
+    assert out.tti_fired_at == 8
+    n = len(forced_ids)
+    assert out.token_ids[8 : 8 + n] == forced_ids
+    assert out.forced_mask == [False] * 8 + [True] * n + [False] * (24 - 8 - n)
+
+
 def test_tti_l_max_with_a_real_model(tiny: tuple[Any, Any]) -> None:
     model, tok = tiny
     tok = copy.deepcopy(tok)

@@ -95,7 +95,8 @@ class HFSampler:
         self._keep_kw = next(
             (k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None
         )
-        self._token_strings: list[str] | None = None  # for text stop matching, built lazily
+        # per set of stop-string last characters: which ids can end a stop string
+        self._stop_candidates_cache: dict[frozenset[str], torch.Tensor] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -175,15 +176,17 @@ class HFSampler:
         Byte-level BPE and SentencePiece keep printable ASCII as is in token strings, so a
         token that does not contain ``>`` cannot end ``</action>``. None = check every id.
         """
-        chars = {s.last_char for s in text_stops}
+        chars = frozenset(s.last_char for s in text_stops)
         if not all(c.isascii() and c.isprintable() and not c.isspace() for c in chars):
             return None
-        if self._token_strings is None:
+        if chars not in self._stop_candidates_cache:
             vocab_size = len(self.tokenizer)
             tokens = self.tokenizer.convert_ids_to_tokens(list(range(vocab_size)))
-            self._token_strings = [t or "" for t in tokens]
-        mask = [any(c in t for c in chars) for t in self._token_strings]
-        return torch.tensor(mask, dtype=torch.bool, device=self.device)
+            mask = [any(c in (t or "") for c in chars) for t in tokens]
+            self._stop_candidates_cache[chars] = torch.tensor(
+                mask, dtype=torch.bool, device=self.device
+            )
+        return self._stop_candidates_cache[chars]
 
     def _new_cache(self) -> Any:
         from transformers import DynamicCache
@@ -267,14 +270,10 @@ class HFSampler:
                 uniforms_B=uniforms_B[rows],
             )
             # Back to full width: finished rows carry pad and are ignored by the state.
-            ids_B = torch.full((b,), pad, dtype=torch.long, device=dev)
-            ids_B[rows] = choice.token_ids_B
-            lp_B = torch.zeros(b, dtype=torch.float32, device=dev)
-            lp_B[rows] = choice.logprobs_B
-            h_B = torch.zeros(b, dtype=torch.float32, device=dev)
-            h_B[rows] = choice.entropy_B
-            c_B = torch.zeros(b, dtype=torch.float32, device=dev)
-            c_B[rows] = choice.confidence_B
+            ids_B = _full_width(choice.token_ids_B, rows, b, pad)
+            lp_B = _full_width(choice.logprobs_B, rows, b, 0.0)
+            h_B = _full_width(choice.entropy_B, rows, b, 0.0)
+            c_B = _full_width(choice.confidence_B, rows, b, 0.0)
             m_B = running.update(h_B, c_B, alive_B)
             if tti is not None:
                 force_B, forced_id_B = tti.forced_tokens()
@@ -377,6 +376,17 @@ class HFSampler:
                 )
             )
         return outputs
+
+
+def _full_width(
+    values_R: torch.Tensor, rows_R: torch.Tensor, width: int, fill: float | int
+) -> torch.Tensor:
+    """Scatter the running batch's values back to all ``width`` rows (``fill`` elsewhere)."""
+    if len(rows_R) == width:  # nothing dropped yet: rows_R is arange(width)
+        return values_R
+    out_B = torch.full((width,), fill, dtype=values_R.dtype, device=values_R.device)
+    out_B[rows_R] = values_R
+    return out_B
 
 
 _FINISH_REASONS = {

@@ -1,13 +1,14 @@
 """Scripted Sokoban expert: optimal BFS plan plus a short templated thought per move.
 
-The thought first reads positions off the grid, then names the decision, always with the
-same template so that a tiny model can imitate it. Positions are ``(row,col)`` counted
-from 1 at the top-left cell of the grid (border included)::
+The thought walks through the decision in small steps a small model can imitate, always
+with the same template. Positions are ``(row,col)`` counted from 1 at the top-left cell of
+the grid (border included)::
 
-    player (4,5), box (3,4), target (3,2). walk up to push left.
-    player (3,5), box (3,4), target (3,2). push left.
+    box (3,4) to target (3,2): push left from (3,5). you (4,5): move up.
+    box (3,4) to target (3,2): push left from (3,5). you (3,5): move left.
 
-"box" is the box the plan pushes next and "target" the target that box ends on.
+"box" is the box the plan pushes next, "target" the target that box ends on, "from" the cell
+the player must stand on to push, and the last word is the action.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ from t2po.envs.sokoban.room import Direction, Pos, Room, move
 from t2po.envs.sokoban.solver import solve
 
 
+_DELTA: dict[Direction, tuple[int, int]] = {
+    Direction.up: (-1, 0),
+    Direction.down: (1, 0),
+    Direction.left: (0, -1),
+    Direction.right: (0, 1),
+}
+
+
 def fmt(pos: Pos) -> str:
     """1-based ``(row,col)`` as shown to the agent."""
     return f"({pos[0] + 1},{pos[1] + 1})"
@@ -30,7 +39,7 @@ def explain(room: Room, plan: list[Direction]) -> str:
     if room.solved:
         return "all boxes are on targets."
     if not plan:
-        return f"player {fmt(room.player)}. no box can reach a target from here."
+        return f"you {fmt(room.player)}: no box can reach a target from here."
     # Find the next push, then follow that box to where the plan leaves it.
     state, push_dir = room, plan[0]
     box: Pos | None = None
@@ -44,16 +53,18 @@ def explain(room: Room, plan: list[Direction]) -> str:
             tracked = result.pushed_to
             break
     if box is None or tracked is None:  # pragma: no cover - a plan from an unsolved room pushes
-        return f"player {fmt(room.player)}. move {plan[0].value}."
+        return f"you {fmt(room.player)}: move {plan[0].value}."
     for direction in rest:
         result = move(state, direction)
         state = result.room
         if result.pushed_from == tracked and result.pushed_to is not None:
             tracked = result.pushed_to
-    head = f"player {fmt(room.player)}, box {fmt(box)}, target {fmt(tracked)}."
-    if move(room, plan[0]).pushed_from is not None:
-        return f"{head} push {push_dir.value}."
-    return f"{head} walk {plan[0].value} to push {push_dir.value}."
+    dr, dc = _DELTA[push_dir]
+    push_from = (box[0] - dr, box[1] - dc)
+    return (
+        f"box {fmt(box)} to target {fmt(tracked)}: push {push_dir.value} from {fmt(push_from)}. "
+        f"you {fmt(room.player)}: move {plan[0].value}."
+    )
 
 
 class SokobanExpert:
