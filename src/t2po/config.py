@@ -132,8 +132,8 @@ class AlgoConfig:
     """KL estimator: k1, k2 or low_var_kl."""
     entropy_coef: float = 0.001
     """Entropy bonus coefficient."""
-    value_coef: float = 0.5
-    """Value-loss weight (adv_estimator=gae)."""
+    value_clip: float = 0.2
+    """Clip range of the critic's value loss (adv_estimator=gae)."""
     dynamic_sampling: bool = False
     """DAPO-style filter: drop groups whose episode returns are all equal."""
 
@@ -148,6 +148,8 @@ class OptimConfig:
     """AdamW betas."""
     grad_clip: float = 1.0
     """Gradient-norm clip."""
+    critic_lr: float = 1e-5
+    """AdamW learning rate of the critic (adv_estimator=gae only)."""
     ppo_epochs: int = 1
     """Passes over each iteration's data."""
     mini_batch_size: int = 64

@@ -146,7 +146,9 @@ def test_expert_thought_template() -> None:
     step = SokobanExpert().act({"text": HAND_ROOM}, {})
     assert solve(room) is not None
     assert step.action == "right"
-    assert step.thought == "box (2,3) to target (2,4): push right from (2,2). you (2,2): move right."
+    assert (
+        step.thought == "box (2,3) to target (2,4): push right from (2,2). you (2,2): move right."
+    )
     walk_room = HAND_ROOM.replace("# P X O _ _ #", "# _ X O _ _ #").replace(
         "# _ _ _ _ _ #", "# P _ _ _ _ #"
     )

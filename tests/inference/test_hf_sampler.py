@@ -28,6 +28,7 @@ from t2po.algo.uncertainty import (  # noqa: E402
 )
 from t2po.inference import HFSampler, Sampler, SamplingParams, TTIParams  # noqa: E402
 from t2po.inference.sampling import (  # noqa: E402
+    SamplingWorkspace,
     inverse_cdf_sample,
     sample_step,
     select_tokens,
@@ -193,6 +194,32 @@ def test_sample_step_reuses_one_log_softmax() -> None:
     assert torch.allclose(choice.confidence_B, topj_confidence(logprobs, 5), atol=1e-5)
     greedy = sample_step(logits, temperature=0.0, top_k=0, top_p=1.0, top_j=20, generator=None)
     assert torch.equal(greedy.token_ids_B, logits.argmax(-1))
+
+
+@pytest.mark.parametrize(
+    ("temperature", "top_k", "top_p"),
+    [(1.0, 0, 1.0), (0.7, 0, 1.0), (0.6, 20, 0.95), (0.0, 0, 1.0)],
+)
+def test_workspace_gives_the_same_step(temperature: float, top_k: int, top_p: float) -> None:
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 300, generator=gen) * 3
+    logits[:, :3] = -math.inf  # banned tokens must not give NaN entropy
+    uniforms = torch.rand(6, generator=gen)
+    kw: dict[str, Any] = dict(
+        temperature=temperature, top_k=top_k, top_p=top_p, top_j=20, generator=None
+    )
+    plain = sample_step(logits, uniforms_B=uniforms, **kw)
+    ws = SamplingWorkspace()
+    first = sample_step(logits, uniforms_B=uniforms, workspace=ws, **kw)
+    sample_step(torch.randn(4, 300), uniforms_B=uniforms[:4], workspace=ws, **kw)  # reuse
+    for a, b in [
+        (plain.token_ids_B, first.token_ids_B),
+        (plain.logprobs_B, first.logprobs_B),
+        (plain.entropy_B, first.entropy_B),
+        (plain.confidence_B, first.confidence_B),
+    ]:
+        assert torch.allclose(a.float(), b.float(), atol=1e-6)  # and not overwritten by reuse
+    assert not plain.entropy_B.isnan().any()
 
 
 # --------------------------------------------------------------------------- HF decode loop

@@ -48,7 +48,9 @@ def test_two_iterations_train_and_write(tmp_path):
     for row in history:
         assert math.isfinite(row["actor/pg_loss"]) and math.isfinite(row["actor/grad_norm"])
         assert 0.0 <= row["rollout/success"] <= 1.0
-        assert "tti/fire_rate" in row and "tds/resample_rate" in row and "val/success" in history[-1]
+        assert (
+            "tti/fire_rate" in row and "tds/resample_rate" in row and "val/success" in history[-1]
+        )
     # Parameters changed.
     start = load_file(resolve_model_path("tiny") / "model.safetensors")
     end = load_file(run / "checkpoints" / "iter_000002" / "model" / "model.safetensors")

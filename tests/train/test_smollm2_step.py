@@ -47,5 +47,7 @@ def test_one_turn_and_one_update():
     )
     assert torch.isfinite(torch.tensor(stats["actor/pg_loss"]))
     assert stats["actor/grad_norm"] > 0
-    changed = [n for n, p in model.named_parameters() if n in before and not torch.equal(p, before[n])]
+    changed = [
+        n for n, p in model.named_parameters() if n in before and not torch.equal(p, before[n])
+    ]
     assert changed

@@ -30,21 +30,29 @@ ZERO_RANGE = 1e-3
 
 
 def entropy_from_logprobs(
-    logprobs_B_V: torch.Tensor, probs_B_V: torch.Tensor | None = None
+    logprobs_B_V: torch.Tensor,
+    probs_B_V: torch.Tensor | None = None,
+    scratch_B_V: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Entropy of each row's distribution.
 
     Args:
         logprobs_B_V: normalised log-probabilities, shape ``(..., V)``; ``-inf`` allowed.
         probs_B_V: ``logprobs_B_V.exp()`` when the caller has it already (saves a pass).
+        scratch_B_V: a buffer of the same shape to overwrite instead of allocating one.
 
     Returns:
         ``H``, shape ``(...)``, in nats.
     """
     probs = logprobs_B_V.exp() if probs_B_V is None else probs_B_V
     # 0 · log 0 = 0: a -inf log-prob (a banned token) must not turn the sum into NaN.
-    finite_logprobs = logprobs_B_V.clamp_min(torch.finfo(logprobs_B_V.dtype).min)
-    return -(probs * finite_logprobs).sum(dim=-1)
+    lowest = torch.finfo(logprobs_B_V.dtype).min
+    if scratch_B_V is None:
+        plogp = probs * logprobs_B_V.clamp_min(lowest)
+    else:
+        plogp = torch.clamp(logprobs_B_V, min=lowest, out=scratch_B_V)
+        plogp = torch.mul(plogp, probs, out=scratch_B_V)
+    return -plogp.sum(dim=-1)
 
 
 def confidence_from_top_logprobs(top_logprobs_B_J: torch.Tensor) -> torch.Tensor:

@@ -34,7 +34,7 @@ import torch
 from t2po.algo.uncertainty import RunningMinMax
 from t2po.exploration.tti import TTIController
 from t2po.inference.base import SamplingParams
-from t2po.inference.sampling import sample_step, validate_sampling
+from t2po.inference.sampling import SamplingWorkspace, sample_step, validate_sampling
 from t2po.types import FinishReason, Message, SamplerOutput
 
 _FINISH_NONE, _FINISH_STOP, _FINISH_EOS = 0, 1, 2
@@ -95,6 +95,7 @@ class HFSampler:
         self._keep_kw = next(
             (k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None
         )
+        self._workspace = SamplingWorkspace()  # (B, V) buffers reused across steps and calls
         # per set of stop-string last characters: which ids can end a stop string
         self._stop_candidates_cache: dict[frozenset[str], torch.Tensor] = {}
 
@@ -268,6 +269,7 @@ class HFSampler:
                 top_j=params.top_j,
                 generator=generator,
                 uniforms_B=uniforms_B[rows],
+                workspace=self._workspace,
             )
             # Back to full width: finished rows carry pad and are ignored by the state.
             ids_B = _full_width(choice.token_ids_B, rows, b, pad)

@@ -16,6 +16,9 @@ Choices, and why:
   the top-k candidates, *renormalised over those k*, whose mass reaches ``p``. With top-p
   alone, ``topk`` widens (256, 1024, ... up to ``V``) until the candidates hold mass ``>= p``
   in every row, so the nucleus is exact and a full sort happens only for near-flat rows.
+- **No fresh vocabulary-sized tensors per step** when a :class:`SamplingWorkspace` is
+  given: once a model is loaded, new 20 MB buffers every step fault in fresh pages and made
+  a step ~3x slower on CPU (62 ms instead of 22 ms at B = 32, V = 151,936).
 - **Greedy** when ``temperature == 0``: the argmax (exact ties broken by ``topk``). ``H``,
   ``C`` and the log-prob then use the untempered distribution (temperature 1).
 - **The returned log-prob** is ``log π_T(token)`` after temperature and *before* top-k/top-p
@@ -33,6 +36,26 @@ from t2po.algo.uncertainty import confidence_from_top_logprobs, entropy_from_log
 
 TOP_P_FIRST_CAP = 256  # first topk width tried for top-p without top-k
 TOP_P_GROWTH = 4  # widen by this factor until the nucleus fits
+
+
+class SamplingWorkspace:
+    """Reusable float32 ``(B, V)`` buffers for :func:`sample_step`, one set per decode loop.
+
+    Buffers grow to the largest shape seen and are then viewed, so a batch that shrinks
+    (finished rows dropped) reuses them too. Not thread-safe: one per sampler.
+    """
+
+    def __init__(self) -> None:
+        self._flat: dict[str, torch.Tensor] = {}
+
+    def buffer(self, name: str, shape: torch.Size, device: torch.device) -> torch.Tensor:
+        """A float32 tensor of ``shape`` whose contents are garbage; reused across calls."""
+        numel = shape.numel()
+        flat = self._flat.get(name)
+        if flat is None or flat.numel() < numel or flat.device != device:
+            flat = torch.empty(numel, dtype=torch.float32, device=device)
+            self._flat[name] = flat
+        return flat[:numel].view(shape)
 
 
 @dataclass(frozen=True)
@@ -57,26 +80,40 @@ def validate_sampling(temperature: float, top_k: int, top_p: float, top_j: int) 
         raise ValueError(f"top_j must be >= 2 (got {top_j}); with j = 1 confidence inverts")
 
 
-def temperature_log_softmax(logits_B_V: torch.Tensor, temperature: float) -> torch.Tensor:
+def temperature_log_softmax(
+    logits_B_V: torch.Tensor,
+    temperature: float,
+    workspace: SamplingWorkspace | None = None,
+) -> torch.Tensor:
     """``log softmax(logits / T)`` in float32; ``T = 0`` (greedy) uses ``T = 1``.
 
     Args:
         logits_B_V: raw next-token logits, shape ``(B, V)``.
         temperature: ``T >= 0``.
+        workspace: where to write (buffers ``"scaled"``, ``"logprobs"``); None = allocate.
 
     Returns:
-        log-probabilities, shape ``(B, V)``, float32.
+        log-probabilities, shape ``(B, V)``, float32 (a workspace view when one is given).
     """
-    logits_B_V = logits_B_V.float()
+    if workspace is None:
+        logits_B_V = logits_B_V.float()
+        if temperature > 0 and temperature != 1.0:
+            logits_B_V = logits_B_V / temperature
+        return torch.log_softmax(logits_B_V, dim=-1)
+    shape, dev = logits_B_V.shape, logits_B_V.device
+    scaled = logits_B_V
     if temperature > 0 and temperature != 1.0:
-        logits_B_V = logits_B_V / temperature
-    return torch.log_softmax(logits_B_V, dim=-1)
+        scaled = torch.div(logits_B_V, temperature, out=workspace.buffer("scaled", shape, dev))
+    elif logits_B_V.dtype != torch.float32:
+        scaled = workspace.buffer("scaled", shape, dev).copy_(logits_B_V)
+    return torch.log_softmax(scaled, dim=-1, out=workspace.buffer("logprobs", shape, dev))
 
 
 def inverse_cdf_sample(
     weights_B_K: torch.Tensor,
     generator: torch.Generator | None,
     uniforms_B: torch.Tensor | None = None,
+    cdf_out_B_K: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Draw one index per row with probability proportional to ``weights_B_K``.
 
@@ -84,12 +121,14 @@ def inverse_cdf_sample(
         weights_B_K: non-negative, not necessarily normalised, at least one positive per row.
         generator: the randomness source (one uniform per row is drawn from it).
         uniforms_B: ``U[0, 1)`` draws to use instead of the generator, shape ``(B,)``.
+        cdf_out_B_K: where to write the cumulative sum; may be ``weights_B_K`` itself,
+            which is then overwritten. None = allocate.
 
     Returns:
         long indices into the last dimension, shape ``(B,)``. A zero-weight index is never
         returned.
     """
-    cdf_B_K = weights_B_K.cumsum(dim=-1)
+    cdf_B_K = torch.cumsum(weights_B_K, dim=-1, out=cdf_out_B_K)
     total_B_1 = cdf_B_K[:, -1:]
     if uniforms_B is None:
         u_B_1 = torch.rand(
@@ -136,6 +175,7 @@ def select_tokens(
     top_logprobs_B_K: torch.Tensor | None = None,
     top_ids_B_K: torch.Tensor | None = None,
     uniforms_B: torch.Tensor | None = None,
+    overwrite_probs: bool = False,
 ) -> torch.Tensor:
     """Pick one token per row.
 
@@ -149,6 +189,8 @@ def select_tokens(
         top_logprobs_B_K, top_ids_B_K: a *sorted* ``topk`` of ``logprobs_B_V`` with
             ``K >= top_k``, if already computed (saves a second ``topk``).
         uniforms_B: the one ``U[0, 1)`` draw per row to use instead of ``generator``.
+        overwrite_probs: let untruncated sampling overwrite ``probs_B_V`` with its
+            cumulative sum (saves a vocabulary-sized buffer; the caller must own it).
 
     Returns:
         long token ids, shape ``(B,)``.
@@ -159,8 +201,10 @@ def select_tokens(
         return logprobs_B_V.argmax(dim=-1)
     vocab = logprobs_B_V.shape[-1]
     if top_k <= 0 and top_p >= 1.0:
-        probs = logprobs_B_V.exp() if probs_B_V is None else probs_B_V
-        return inverse_cdf_sample(probs, generator, uniforms_B)
+        if probs_B_V is None:
+            return inverse_cdf_sample(logprobs_B_V.exp(), generator, uniforms_B)
+        cdf_out = probs_B_V if overwrite_probs else None
+        return inverse_cdf_sample(probs_B_V, generator, uniforms_B, cdf_out)
 
     if top_k > 0:
         k = min(top_k, vocab)
@@ -190,6 +234,7 @@ def sample_step(
     top_j: int,
     generator: torch.Generator | None,
     uniforms_B: torch.Tensor | None = None,
+    workspace: SamplingWorkspace | None = None,
 ) -> StepChoice:
     """Choose this step's tokens and compute ``H_t`` and ``C_t`` from the same log-softmax.
 
@@ -203,13 +248,21 @@ def sample_step(
         uniforms_B: the one ``U[0, 1)`` draw per row to use instead of ``generator``
             (the decode loop draws them full width, so a row's tokens do not depend on
             which other rows are still running).
+        workspace: reusable buffers (see :class:`SamplingWorkspace`); None = allocate.
 
     Returns:
-        a :class:`StepChoice` with ``(B,)`` tensors.
+        a :class:`StepChoice` with ``(B,)`` tensors (never views of the workspace).
     """
-    logprobs_B_V = temperature_log_softmax(logits_B_V, temperature)
-    probs_B_V = logprobs_B_V.exp()
-    entropy_B = entropy_from_logprobs(logprobs_B_V, probs_B_V)
+    logprobs_B_V = temperature_log_softmax(logits_B_V, temperature, workspace)
+    if workspace is None:
+        probs_B_V = logprobs_B_V.exp()
+        entropy_B = entropy_from_logprobs(logprobs_B_V, probs_B_V)
+    else:
+        shape, dev = logprobs_B_V.shape, logprobs_B_V.device
+        probs_B_V = torch.exp(logprobs_B_V, out=workspace.buffer("probs", shape, dev))
+        # "scaled" is free again once the log-softmax is written
+        scratch = workspace.buffer("scaled", shape, dev)
+        entropy_B = entropy_from_logprobs(logprobs_B_V, probs_B_V, scratch)
 
     vocab = logprobs_B_V.shape[-1]
     j = min(top_j, vocab)
@@ -227,6 +280,7 @@ def sample_step(
         top_logprobs_B_K=top.values,
         top_ids_B_K=top.indices,
         uniforms_B=uniforms_B,
+        overwrite_probs=True,  # probs_B_V is ours and not needed after this
     )
     logprobs_B = logprobs_B_V.gather(-1, token_ids_B.unsqueeze(-1)).squeeze(-1)
     return StepChoice(token_ids_B, logprobs_B, entropy_B, confidence_B)

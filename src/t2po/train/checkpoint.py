@@ -51,6 +51,7 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None,
     extra: dict[str, Any] | None = None,
     keep: int = 2,
+    modules: dict[str, Any] | None = None,
 ) -> Checkpoint:
     """Save after ``iteration`` completed iterations; keep the newest ``keep`` checkpoints."""
     root = run_dir / "checkpoints"
@@ -63,6 +64,8 @@ def save_checkpoint(
     if optimizer is not None:
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(_rng_state(), tmp / "rng.pt")
+    if modules:  # e.g. the critic and its optimizer: anything with a state_dict
+        torch.save({k: m.state_dict() for k, m in modules.items()}, tmp / "modules.pt")
     (tmp / "state.json").write_text(json.dumps({"iteration": iteration, **(extra or {})}))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
@@ -88,7 +91,10 @@ def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
 
 
 def load_training_state(
-    checkpoint: Checkpoint, model: nn.Module, optimizer: torch.optim.Optimizer | None
+    checkpoint: Checkpoint,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    modules: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Restore weights, optimizer and RNG states in place; returns the saved state dict."""
     from safetensors.torch import load_file
@@ -106,6 +112,10 @@ def load_training_state(
         )
     if optimizer is not None and (checkpoint.path / "optimizer.pt").is_file():
         optimizer.load_state_dict(torch.load(checkpoint.path / "optimizer.pt", weights_only=False))
+    if modules:
+        saved = torch.load(checkpoint.path / "modules.pt", weights_only=False)
+        for name, module in modules.items():
+            module.load_state_dict(saved[name])
     _restore_rng(torch.load(checkpoint.path / "rng.pt", weights_only=False))
     state: dict[str, Any] = json.loads((checkpoint.path / "state.json").read_text())
     return state

@@ -73,9 +73,9 @@ def sft(
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
             scheduler.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
             if on_step is not None:
-                on_step(step, total, float(loss))
+                on_step(step, total, losses[-1])
         epoch_losses.append(sum(losses) / len(losses))
     return epoch_losses

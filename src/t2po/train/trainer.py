@@ -12,6 +12,7 @@ uninterrupted run would have done.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from t2po.telemetry.transcripts import TranscriptWriter
 from t2po.train.batch import flatten, trainable_mask
 from t2po.train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
 from t2po.train.coldstart import cold_start
+from t2po.train.critic import Critic, critic_update
 from t2po.train.update import Sample, UpdateParams, ppo_update
 from t2po.types import TrajectoryGroup
 
@@ -121,9 +123,18 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=o.lr, weight_decay=o.weight_decay, betas=o.betas
         )
+        # PPO's value model (only for adv_estimator=gae); the critic-free methods need none.
+        self.critic: Critic | None = None
+        self._critic_data: tuple[list[list[int]], torch.Tensor, torch.Tensor] | None = None
+        self.critic_optimizer: torch.optim.Optimizer | None = None
+        if cfg.algo.adv_estimator == "gae":
+            self.critic = Critic(self.model).to(cfg.model.device)
+            self.critic_optimizer = torch.optim.AdamW(
+                self.critic.parameters(), lr=o.critic_lr, weight_decay=o.weight_decay
+            )
         self.start_iteration = 0
         if self.checkpoint is not None:
-            load_training_state(self.checkpoint, self.model, self.optimizer)
+            load_training_state(self.checkpoint, self.model, self.optimizer, self._extra_modules())
             self.start_iteration = self.checkpoint.iteration
         self.ref_model = self._reference_model()
         self.sampler = HFSampler(self.model, self.tokenizer, device=cfg.model.device)
@@ -187,6 +198,11 @@ class Trainer:
             f"in {result.seconds:.0f}s"
         )
 
+    def _extra_modules(self) -> dict[str, Any]:
+        if self.critic is None or self.critic_optimizer is None:
+            return {}
+        return {"critic": self.critic, "critic_optimizer": self.critic_optimizer}
+
     def _reference_model(self) -> torch.nn.Module | None:
         """A frozen copy of the starting policy, only when the KL term is on."""
         if self.cfg.algo.kl_coef <= 0:
@@ -217,6 +233,7 @@ class Trainer:
 
             samples, adv_metrics = self.advantages(groups)
             actor_metrics = self.update(samples, iteration)
+            actor_metrics.update(self.update_critic(iteration))
             t2 = time.perf_counter()
 
             metrics = {**rollout_metrics(groups, self.family.name), **adv_metrics, **actor_metrics}
@@ -239,6 +256,7 @@ class Trainer:
                     self.tokenizer,
                     self.optimizer,
                     keep=cfg.train.keep_checkpoints,
+                    modules=self._extra_modules(),
                 )
             history.append(metrics)
         self.loggers.close()
@@ -271,7 +289,16 @@ class Trainer:
             episode_stats=a.episode_stats,
             lam=a.gae_lambda,
         )
-        result = self.estimator(flat.batch, params)
+        batch = flat.batch
+        if self.critic is not None:
+            prompts = [t.prompt_token_ids for t in flat.turns]
+            values_N = self.critic.values(
+                prompts, self.tokenizer.pad_token_id, self.cfg.optim.micro_batch_size
+            )
+            batch = dataclasses.replace(batch, values_N=values_N)
+        result = self.estimator(batch, params)
+        if self.critic is not None:
+            self._critic_data = (prompts, result.returns_N, values_N)
         keep_N = torch.ones(len(flat.turns), dtype=torch.bool)
         metrics: dict[str, float] = {}
         if a.dynamic_sampling:
@@ -331,6 +358,29 @@ class Trainer:
         )
         self.model.eval()
         return stats
+
+    def update_critic(self, iteration: int) -> dict[str, float]:
+        """Regress the critic toward this iteration's returns (PPO baseline only)."""
+        if self.critic is None or self.critic_optimizer is None or self._critic_data is None:
+            return {}
+        prompts, returns_N, values_N = self._critic_data
+        self._critic_data = None
+        o = self.cfg.optim
+        return critic_update(
+            self.critic,
+            self.critic_optimizer,
+            prompts,
+            returns_N,
+            values_N,
+            pad_id=self.tokenizer.pad_token_id,
+            mini_batch_size=o.mini_batch_size,
+            micro_batch_size=o.micro_batch_size,
+            clip=self.cfg.algo.value_clip,
+            grad_clip=o.grad_clip,
+            generator=torch.Generator().manual_seed(
+                derive_seed(self.cfg.seed, "critic", iteration)
+            ),
+        )
 
     def validate(self, step: int) -> dict[str, float]:
         """Held-out tasks, one episode each, evaluation sampling, no TDS."""

@@ -20,7 +20,6 @@ from t2po.envs.sokoban.render import parse_text
 from t2po.envs.sokoban.room import Direction, Pos, Room, move
 from t2po.envs.sokoban.solver import solve
 
-
 _DELTA: dict[Direction, tuple[int, int]] = {
     Direction.up: (-1, 0),
     Direction.down: (1, 0),
