@@ -297,13 +297,14 @@ def test_finished_rows_compaction_is_exact(tiny: tuple[Any, Any]) -> None:
     model, tok = tiny
     params = SamplingParams(temperature=1.0, max_new_tokens=14, stop=(), seed=5)
     free = HFSampler(model, tok, eos_token_ids=[]).generate(PROMPTS, params)
-    # make rows 0 and 1 end early: their 3rd token becomes an "eos"
-    eos = {free[0].token_ids[2], free[1].token_ids[2]}
-    assert not any(t in eos for t in free[3].token_ids), "pick prompts whose outputs differ"
+    # Make rows 0 and 1 end early (half the batch, so it compacts) while row 3 runs on:
+    # declare as "eos" one token each of them emits and row 3 never does.
+    keep_going = set(free[3].token_ids)
+    eos = {next(t for t in free[r].token_ids if t not in keep_going) for r in (0, 1)}
     compact = HFSampler(model, tok, eos_token_ids=eos, compact=True).generate(PROMPTS, params)
     wide = HFSampler(model, tok, eos_token_ids=eos, compact=False).generate(PROMPTS, params)
-    assert [len(o.token_ids) for o in compact][3] == 14
-    assert max(len(compact[0].token_ids), len(compact[1].token_ids)) <= 3
+    assert len(compact[3].token_ids) == 14
+    assert len(compact[0].token_ids) < 14 and len(compact[1].token_ids) < 14
     for x, y in zip(compact, wide, strict=True):
         assert x.token_ids == y.token_ids and x.finish_reason == y.finish_reason
         assert torch.allclose(torch.tensor(x.logprobs), torch.tensor(y.logprobs), atol=1e-5)
