@@ -10,7 +10,6 @@ import torch
 from safetensors.torch import load_file
 
 from t2po.config import config_from_dict
-from t2po.models.loading import resolve_model_path
 from t2po.train.trainer import Trainer
 
 pytestmark = pytest.mark.slow
@@ -42,8 +41,16 @@ def comparable(row):
 
 
 def test_two_iterations_train_and_write(tmp_path):
+    # With a short cold start the model opens a <think> block, so TTI (tiny budget) can fire.
     run = tmp_path / "run"
-    history = Trainer(small_config(run, 2)).fit()
+    cfg = small_config(
+        run,
+        2,
+        train={"cold_start": True},
+        rft={"episodes": 24, "epochs": 3, "lr": 3e-3, "batch_size": 16},
+        env={"memory_window": 0},
+    )
+    history = Trainer(cfg).fit()
     assert len(history) == 2
     for row in history:
         assert math.isfinite(row["actor/pg_loss"]) and math.isfinite(row["actor/grad_norm"])
@@ -51,8 +58,8 @@ def test_two_iterations_train_and_write(tmp_path):
         assert (
             "tti/fire_rate" in row and "tds/resample_rate" in row and "val/success" in history[-1]
         )
-    # Parameters changed.
-    start = load_file(resolve_model_path("tiny") / "model.safetensors")
+    # Parameters changed by RL (compared with the cold-start weights it began from).
+    start = load_file(run / "cold_start" / "model.safetensors")
     end = load_file(run / "checkpoints" / "iter_000002" / "model" / "model.safetensors")
     changed = [k for k in start if not torch.equal(start[k], end[k])]
     assert changed, "no parameter changed after two updates"

@@ -149,13 +149,13 @@ def ppo_update(
                     kl_B_W = kl_penalty(ts.logprobs_B_W, ref_B_W, params.kl_estimator)
                     kl = aggregate(kl_B_W, mask, params.loss_agg)
                     loss = loss + params.kl_coef * kl
-                    stats["actor/kl"].append(float(kl))
+                    stats["actor/kl"].append(float(kl.detach()))
                 (loss * weight).backward()
-                stats["actor/pg_loss"].append(float(pg_loss))
-                stats["actor/entropy"].append(float(entropy))
+                stats["actor/pg_loss"].append(float(pg_loss.detach()))
+                stats["actor/entropy"].append(float(entropy.detach()))
                 stats["actor/clipfrac"].append(float(pg_stats["clipfrac"]))
                 stats["actor/approx_kl"].append(float(pg_stats["approx_kl"]))
-                stats["actor/logprob"].append(float(masked_mean(ts.logprobs_B_W, mask)))
+                stats["actor/logprob"].append(float(masked_mean(ts.logprobs_B_W.detach(), mask)))
             grad_norm = nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
             if torch.isfinite(grad_norm):
                 optimizer.step()

@@ -1,0 +1,232 @@
+"""Learning study on text Sokoban: cold start, then GiGPO alone vs T2PO (GiGPO + TTI + TDS).
+
+One shared cold start (expert rollouts + multi-turn SFT) gives the starting policy; then, for
+each RL seed, both methods train from it with the same config except the exploration
+controls. Every run is validated on the same held-out rooms with evaluation sampling.
+
+    python benchmarks/learning_sokoban.py                 # full study (about an hour on 2 cores)
+    python benchmarks/learning_sokoban.py --quick         # seconds: checks the script works
+
+Prints a table, writes ``benchmarks/results/learning_sokoban.json`` and a PNG plot, and ends
+with ``RESULT learning_sokoban cold_start=<s> gigpo=<s> t2po=<s>`` (final mean val success).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from t2po.config import Config, load_config
+from t2po.telemetry.plots import markdown_table, plot_grid, read_metrics_jsonl
+from t2po.train.evaluate import evaluate
+from t2po.train.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parent
+METHODS = {
+    "gigpo": ["tti.enabled=false", "tti.enabled_in_eval=false", "tds.enabled=false"],
+    "t2po": [],
+}
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+    }
+
+
+def base_config(args: argparse.Namespace, work: Path) -> list[str]:
+    overrides = [
+        f"env.memory_window={args.memory_window}",
+        f"train.iterations={args.iterations}",
+        f"train.eval_every={args.eval_every}",
+        f"train.eval_tasks={args.eval_tasks}",
+        "train.cold_start=false",
+        f"train.init_from={work / 'cold_start'}",
+        "log.progress=false",
+        "log.loggers=[jsonl]",
+        "log.transcripts_per_iter=4",
+    ]
+    if args.quick:
+        overrides += [
+            "rollout.tasks_per_iter=2",
+            "rollout.group_size=2",
+            "env.max_turns=3",
+            "optim.mini_batch_size=8",
+            "optim.micro_batch_size=8",
+        ]
+    return overrides
+
+
+def run_cold_start(args: argparse.Namespace, work: Path) -> tuple[float, float]:
+    """Shared starting policy; returns (seconds, held-out success of the cold-start model)."""
+    from t2po.envs.registry import get_family
+    from t2po.models.loading import load_model_and_tokenizer
+    from t2po.rollout.engine import Task
+    from t2po.train.coldstart import cold_start
+    from t2po.train.trainer import rollout_settings
+
+    cfg = load_config(
+        args.config,
+        [f"env.memory_window={args.memory_window}", f"rft.episodes={args.rft_episodes}"]
+        + ([f"rft.epochs={args.rft_epochs}"] if args.rft_epochs else []),
+    )
+    out = work / "cold_start"
+    if not (out / "config.json").is_file():
+        model, tokenizer = load_model_and_tokenizer(cfg.model.path)
+        seeds = range(cfg.rft.seed_offset, cfg.rft.seed_offset + cfg.rft.episodes)
+        result = cold_start(
+            model,
+            tokenizer,
+            get_family(cfg.env.family),
+            [Task(f"sokoban-{s}", s) for s in seeds],
+            rollout_settings(cfg, evaluation=True),
+            min_score=cfg.rft.min_score,
+            epochs=cfg.rft.epochs,
+            lr=cfg.rft.lr,
+            batch_size=cfg.rft.batch_size,
+            seed=cfg.seed,
+            out_dir=out,
+            show_progress=False,
+        )
+        seconds = result.seconds
+    else:
+        seconds = json.loads((out / "cold_start.json").read_text())["seconds"]
+    eval_cfg = load_config(
+        args.config, [f"env.memory_window={args.memory_window}", f"model.path={out}"]
+    )
+    summary = evaluate(eval_cfg, episodes=args.eval_tasks)
+    return seconds, float(summary["rollout/success"])
+
+
+def train_one(args: argparse.Namespace, work: Path, method: str, seed: int) -> list[dict]:
+    run_dir = work / f"{method}_seed{seed}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    overrides = base_config(args, work) + METHODS[method] + [f"seed={seed}", f"run_dir={run_dir}"]
+    cfg: Config = load_config(args.config, overrides)
+    t0 = time.perf_counter()
+    Trainer(cfg).fit()
+    print(f"  {method} seed {seed}: {time.perf_counter() - t0:.0f}s", flush=True)
+    return read_metrics_jsonl(run_dir / "metrics.jsonl")
+
+
+def cumulative(rows: list[dict], key: str) -> list[float]:
+    total, out = 0.0, []
+    for row in rows:
+        total += row.get(key, 0.0) * row.get("rollout/episodes", 0.0)
+        out.append(total)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default=str(ROOT.parent / "configs" / "quickstart.yaml"))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=15)
+    parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--eval-tasks", type=int, default=64)
+    parser.add_argument("--memory-window", type=int, default=0)
+    parser.add_argument("--rft-episodes", type=int, default=400)
+    parser.add_argument("--rft-epochs", type=int, default=0, help="0 = the preset's")
+    parser.add_argument("--work", default=str(ROOT / "results" / "learning_sokoban_runs"))
+    parser.add_argument("--out", default=str(ROOT / "results" / "learning_sokoban.json"))
+    parser.add_argument("--quick", action="store_true", help="tiny sizes to check the script")
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.iterations, args.eval_every, args.eval_tasks = 1, 2, 2, 4
+        args.rft_episodes, args.rft_epochs = 16, 1
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    cold_seconds, cold_success = run_cold_start(args, work)
+    print(f"cold start: {cold_seconds:.0f}s, held-out success {cold_success:.3f}", flush=True)
+
+    runs: dict[str, list[list[dict]]] = {m: [] for m in METHODS}
+    for seed in range(args.seeds):
+        for method in METHODS:
+            runs[method].append(train_one(args, work, method, seed))
+
+    table = []
+    summary: dict[str, Any] = {}
+    for method, seeds in runs.items():
+        finals = [rows[-1].get("val/success", float("nan")) for rows in seeds]
+        best_train = [max(r.get("rollout/success", 0.0) for r in rows) for rows in seeds]
+        steps = [cumulative(rows, "rollout/turns")[-1] for rows in seeds]
+        tokens = [cumulative(rows, "rollout/tokens")[-1] for rows in seeds]
+        tpt = [statistics.mean(r["rollout/tokens_per_turn"] for r in rows) for rows in seeds]
+        turns = [statistics.mean(r["rollout/turns"] for r in rows) for rows in seeds]
+        std = statistics.stdev(finals) if len(finals) > 1 else 0.0
+        summary[method] = {
+            "final_val_success": finals,
+            "final_val_success_mean": statistics.mean(finals),
+            "final_val_success_std": std,
+            "env_steps": statistics.mean(steps),
+            "tokens": statistics.mean(tokens),
+            "tokens_per_turn": statistics.mean(tpt),
+            "turns_per_episode": statistics.mean(turns),
+            "best_train_success": statistics.mean(best_train),
+        }
+        table.append({"method": method, **summary[method]})
+
+    columns = [
+        ("method", "method", "s"),
+        ("final_val_success_mean", "val success", ".3f"),
+        ("final_val_success_std", "± std (seeds)", ".3f"),
+        ("best_train_success", "best train success", ".3f"),
+        ("turns_per_episode", "turns/episode", ".2f"),
+        ("tokens_per_turn", "tokens/turn", ".1f"),
+        ("env_steps", "env steps", ".0f"),
+        ("tokens", "tokens", ".0f"),
+    ]
+    print()
+    print(f"cold start held-out success: {cold_success:.3f}")
+    print(markdown_table(table, columns))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    png = plot_grid(
+        {m: seeds for m, seeds in runs.items()},
+        ["rollout/success", "val/success", "rollout/tokens_per_turn", "rollout/turns"],
+        out.with_suffix(".png"),
+        title=f"Sokoban, tiny model: GiGPO vs T2PO ({args.seeds} seeds)",
+    )
+    result = {
+        "machine": machine(),
+        "args": vars(args),
+        "cold_start": {"seconds": cold_seconds, "val_success": cold_success},
+        "methods": summary,
+        "runs": runs,
+        "plot": str(png),
+        "wall_s": time.perf_counter() - t0,
+    }
+    out.write_text(json.dumps(result, indent=2, default=str))
+    print(f"plot: {png}\njson: {out}")
+    print(
+        f"RESULT learning_sokoban cold_start={cold_success:.3f} "
+        f"gigpo={summary['gigpo']['final_val_success_mean']:.3f} "
+        f"t2po={summary['t2po']['final_val_success_mean']:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
