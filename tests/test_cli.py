@@ -1,0 +1,49 @@
+"""The command line: user errors are one clear message, commands do what they say."""
+
+from __future__ import annotations
+
+from t2po.cli import main
+
+
+def test_bad_key_is_a_clear_error(capsys, tmp_path):
+    code = main(["config", "algo.kl_coeff=0.1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Unknown config key 'kl_coeff'" in err and "kl_coef" in err and "Traceback" not in err
+
+
+def test_unknown_family_lists_known(capsys):
+    assert main(["check-env", "nosuchfamily"]) == 2
+    assert "sokoban" in capsys.readouterr().err
+
+
+def test_check_env_sokoban_ok(capsys):
+    assert main(["check-env", "sokoban"]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_config_prints_resolved_values(capsys):
+    assert main(["config", "configs/quickstart.yaml", "seed=5"]) == 0
+    out = capsys.readouterr().out
+    assert "seed: 5" in out and "family: sokoban" in out
+
+
+def test_describe_lists_documented_fields(capsys):
+    assert main(["config", "--describe"]) == 0
+    out = capsys.readouterr().out
+    assert "tti.l_min" in out and "No intervention before" in out
+
+
+def test_missing_model_path_is_clear(capsys, tmp_path):
+    code = main(["eval", "model.path=/nonexistent/model", "--episodes", "1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "/nonexistent/model" in err and "tiny" in err
+
+
+def test_play_with_scripted_input(monkeypatch, capsys):
+    answers = iter(["hint", "quit"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    assert main(["play", "sokoban", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "hint:" in out and "total reward" in out
