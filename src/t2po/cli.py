@@ -117,11 +117,11 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 def cmd_check_env(args: argparse.Namespace) -> int:
     from t2po.envs.checker import check_family
-    from t2po.envs.registry import list_families
+    from t2po.envs.registry import get_family, list_families
 
     if args.list or not args.family:
-        for family in list_families():
-            print(f"{family.name:12s} {family.env_id}")
+        for name in list_families():
+            print(f"{name:12s} {get_family(name).env_id}")
         return 0
     problems = check_family(args.family)
     if problems:

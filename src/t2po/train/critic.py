@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -26,7 +27,8 @@ class Critic(nn.Module):
         if body is None:
             raise ValueError("the critic needs a causal LM with a `.model` transformer body")
         self.body = copy.deepcopy(body)
-        hidden = int(policy.config.hidden_size)  # type: ignore[union-attr]
+        config: Any = policy.config
+        hidden = int(config.hidden_size)
         self.head = nn.Linear(hidden, 1)
         # Start from V = 0 so the first advantages are the plain returns.
         nn.init.zeros_(self.head.weight)

@@ -142,7 +142,7 @@ class Trainer:
         self.loggers = make_loggers(cfg.log.loggers, self.run_dir)
         self.transcripts = TranscriptWriter(
             self.run_dir / "transcripts.jsonl",
-            decode=self.tokenizer.decode,
+            decode=self._decode,
             resume_from=self.start_iteration,
         )
         for logger in self.loggers.loggers:
@@ -151,6 +151,9 @@ class Trainer:
                 truncate(self.start_iteration)
 
     # ------------------------------------------------------------------ setup helpers
+
+    def _decode(self, token_ids: list[int]) -> str:
+        return str(self.tokenizer.decode(token_ids, skip_special_tokens=False))
 
     def _initial_weights(self) -> str:
         """Newest checkpoint > init_from > cold start (run now if asked) > model.path.
