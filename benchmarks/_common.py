@@ -8,6 +8,7 @@ line ``RESULT <name> key=value ...``. Nothing here asserts on a timing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -15,7 +16,10 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from t2po.types import Message
 
 T = TypeVar("T")
 
@@ -47,11 +51,24 @@ def base_parser(name: str, description: str, default_repeats: int) -> argparse.A
         help="where to write the JSON results (default: benchmarks/results/<name>.json)",
     )
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's own default, left as is)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="base seed of the sampled tokens")
     return parser
 
 
-def resolve_repeats(args: argparse.Namespace, default_repeats: int) -> int:
+def setup(args: argparse.Namespace, default_repeats: int) -> int:
+    """Apply ``--threads`` (if given) and return the number of repeats to run."""
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit("--threads must be >= 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.repeats is not None:
         if args.repeats < 1:
             raise SystemExit("--repeats must be >= 1")
@@ -93,10 +110,8 @@ def machine_info(device: str) -> dict[str, Any]:
     }
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    try:
+    with contextlib.suppress(OSError):
         info["load_average_at_start"] = list(os.getloadavg())
-    except OSError:
-        pass
     return info
 
 
@@ -161,7 +176,7 @@ def finish(name: str, out: Path, payload: dict[str, Any], result: dict[str, floa
     print(f"RESULT {name} {pairs}", flush=True)
 
 
-def sokoban_prompts(n: int, seed0: int = 0) -> list[list[dict[str, str]]]:
+def sokoban_prompts(n: int, seed0: int = 0) -> list[list[Message]]:
     """``n`` first-turn chat prompts of the Sokoban family, as the rollout engine builds them."""
     import gymnasium as gym
 
@@ -170,23 +185,19 @@ def sokoban_prompts(n: int, seed0: int = 0) -> list[list[dict[str, str]]]:
 
     family = get_family("sokoban")
     env = gym.make(family.env_id, disable_env_checker=True)
-    prompts = []
+    prompts: list[list[Message]] = []
     try:
         for i in range(n):
             obs, info = env.reset(seed=seed0 + i)
-            prompts.append(
-                [
-                    dict(m)
-                    for m in build_messages(
-                        family.instructions,
-                        obs["text"],
-                        [],
-                        memory_window=family.memory_window,
-                        turn_index=0,
-                        task=info.get("task"),
-                    )
-                ]
+            messages = build_messages(
+                family.instructions,
+                obs["text"],
+                [],
+                memory_window=family.memory_window,
+                turn_index=0,
+                task=info.get("task"),
             )
+            prompts.append(list(messages))
     finally:
         env.close()
     return prompts

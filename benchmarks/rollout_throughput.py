@@ -27,6 +27,7 @@ Last line: ``RESULT rollout_throughput speedup=<x>``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -131,7 +132,7 @@ def make_arms(
 def main(argv: list[str] | None = None) -> None:
     parser = common.base_parser(NAME, __doc__.splitlines()[0], DEFAULT_REPEATS)
     args = parser.parse_args(argv)
-    repeats = common.resolve_repeats(args, DEFAULT_REPEATS)
+    repeats = common.setup(args, DEFAULT_REPEATS)
     sizes = QUICK if args.quick else FULL
     device = args.device
     machine = common.machine_info(device)
@@ -156,9 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     for r in range(repeats):
         order = ARMS[r % len(ARMS) :] + ARMS[: r % len(ARMS)]  # rotate who runs first
         for arm in order:
-            s, n = common.timed(
-                lambda arm=arm, r=r: arms[arm](prompts, n_new, args.seed + r), device
-            )
+            run = functools.partial(arms[arm], prompts, n_new, args.seed + r)
+            s, n = common.timed(run, device)
             seconds[arm].append(s)
             tokens[arm].append(n)
 

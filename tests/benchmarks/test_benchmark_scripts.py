@@ -1,0 +1,101 @@
+"""The benchmark scripts run end to end in ``--quick`` mode and keep their output contract.
+
+Contract (every script in ``benchmarks/``): exit code 0, a JSON file at ``--out`` whose
+``result`` holds the headline numbers, and a last stdout line ``RESULT <name> key=value ...``
+with the same numbers. No timing is asserted: only that the numbers exist and parse.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+CASES = {
+    "decode_overhead": ("ratio", "ratio_v152k"),
+    "rollout_throughput": ("speedup",),
+}
+
+
+def _run(name: str, out: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    # one thread: quick mode must stay fast on a busy machine (2 threads fighting other
+    # processes for 2 cores run many times slower); full runs keep torch's default
+    cmd = [sys.executable, str(BENCHMARKS / f"{name}.py"), "--quick", "--threads", "1"]
+    return subprocess.run(
+        [*cmd, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def _parse_result(line: str, name: str) -> dict[str, float]:
+    prefix = f"RESULT {name} "
+    assert line.startswith(prefix), line
+    values = {}
+    for pair in line[len(prefix) :].split():
+        key, _, value = pair.partition("=")
+        values[key] = float(value)
+    return values
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_quick_run_keeps_the_contract(name: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{name}.json"
+    proc = _run(name, out)
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+
+    lines = proc.stdout.strip().splitlines()
+    assert lines, proc.stderr
+    assert sum(line.startswith("RESULT ") for line in lines) == 1, proc.stdout
+    values = _parse_result(lines[-1], name)
+    assert set(values) == set(CASES[name])
+    assert all(math.isfinite(v) and v > 0 for v in values.values()), values
+
+    assert out.is_file()
+    payload = json.loads(out.read_text())
+    assert payload["benchmark"] == name
+    assert payload["quick"] is True
+    assert payload["result"] == values
+    machine = payload["machine"]
+    for key in ("cpu_model", "cpu_cores", "torch_version", "torch_threads"):
+        assert machine[key], key
+    assert machine["torch_threads"] == 1
+    CHECKS[name](payload)
+
+
+def _check_decode_overhead(payload: dict[str, Any]) -> None:
+    """Both arms emitted identical tokens, so the ratio compares equal work."""
+    for model in ("tiny", "v152k"):
+        run = payload[model]
+        assert run["identical_tokens"] is True
+        assert run["tti_fired_rows"] == 0
+        assert run["generated_tokens_on"] == run["generated_tokens_off"] > 0
+    assert payload["v152k"]["vocab_size"] == 151_936
+    assert payload["sampling_step_v152k"]["vocab_size"] == 151_936
+
+
+def _check_rollout_throughput(payload: dict[str, Any]) -> None:
+    arms = payload["arms"]
+    assert set(arms) == {"ours", "hf_generate_per_episode", "hf_generate_batched"}
+    for arm in arms.values():
+        assert all(n > 0 for n in arm["generated_tokens"])
+        assert arm["median_tokens_per_s"] > 0
+
+
+CHECKS = {
+    "decode_overhead": _check_decode_overhead,
+    "rollout_throughput": _check_rollout_throughput,
+}
