@@ -61,3 +61,15 @@ def test_every_field_documented():
     assert len(rows) > 50
     undocumented = [key for key, _, doc in rows if not doc]
     assert undocumented == []
+
+
+def test_every_preset_loads_and_says_how_to_run_it():
+    from pathlib import Path
+
+    presets = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+    assert presets
+    for preset in presets:
+        load_config(preset)
+        head = preset.read_text().splitlines()[:6]
+        assert head[0].startswith("# "), preset
+        assert any(line.startswith("# Run:") and "t2po " in line for line in head), preset

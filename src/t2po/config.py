@@ -56,6 +56,8 @@ class RolloutConfig:
     """Distinct tasks per training iteration."""
     group_size: int = 8
     """G: episodes per task; they share the initial state."""
+    task_pool: int = 0
+    """Draw training tasks from a fixed pool of this many seeds; 0 = fresh tasks every time."""
     max_new_tokens: int = 64
     """Response budget per turn, in tokens."""
     temperature: float = 1.0

@@ -91,10 +91,16 @@ def rollout_settings(cfg: Config, *, evaluation: bool) -> RolloutSettings:
 
 
 def train_tasks(cfg: Config, iteration: int) -> list[Task]:
-    seeds = [
-        derive_seed(cfg.seed, "task", iteration, i) % _TRAIN_SEED_SPACE
-        for i in range(cfg.rollout.tasks_per_iter)
-    ]
+    """This iteration's tasks: fresh seeds, or a draw without replacement from the pool."""
+    n, pool = cfg.rollout.tasks_per_iter, cfg.rollout.task_pool
+    if pool > 0:
+        rng = random.Random(derive_seed(cfg.seed, "draw", iteration))
+        picks = (
+            rng.sample(range(pool), min(n, pool)) if n <= pool else rng.choices(range(pool), k=n)
+        )
+        seeds = [derive_seed(cfg.seed, "pool", i) % _TRAIN_SEED_SPACE for i in picks]
+    else:
+        seeds = [derive_seed(cfg.seed, "task", iteration, i) % _TRAIN_SEED_SPACE for i in range(n)]
     return [Task(f"{cfg.env.family}-{s}", s) for s in seeds]
 
 

@@ -102,7 +102,10 @@ def ppo_update(
     device = next(model.parameters()).device
     # Behaviour ("old") and reference log-probs are computed once, before any step, with the
     # weights that sampled the data (as in verl); per sample, over its response tokens.
-    old_R = _response_logprobs(model, trainable, params, pad_id)
+    # With one epoch and one mini-batch the weights cannot move before the only gradient pass,
+    # so the behaviour log-probs equal the current ones: skip the extra forward pass.
+    single_pass = params.ppo_epochs == 1 and params.mini_batch_size >= len(trainable)
+    old_R = [] if single_pass else _response_logprobs(model, trainable, params, pad_id)
     ref_R = (
         _response_logprobs(ref_model, trainable, params, pad_id)
         if ref_model is not None and params.kl_coef > 0
@@ -130,7 +133,11 @@ def ppo_update(
                 if weight == 0.0:
                     continue
                 adv_B_W = adv_B.to(device)[:, None].expand_as(ts.logprobs_B_W)
-                old_B_W = _scatter(old_R, chunks[i], ts.response_mask_B_W)
+                old_B_W = (
+                    ts.logprobs_B_W.detach()
+                    if single_pass
+                    else _scatter(old_R, chunks[i], ts.response_mask_B_W)
+                )
                 pg_loss, pg_stats = ppo_dual_clip_loss(
                     ts.logprobs_B_W,
                     old_B_W,
