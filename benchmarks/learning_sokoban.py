@@ -82,7 +82,7 @@ def run_cold_start(args: argparse.Namespace, work: Path) -> tuple[float, float]:
     """Shared starting policy; returns (seconds, held-out success of the cold-start model)."""
     from t2po.envs.registry import get_family
     from t2po.models.loading import load_model_and_tokenizer
-    from t2po.rollout.engine import Task
+    from t2po.rollout.engine import Task, derive_seed
     from t2po.train.coldstart import cold_start
     from t2po.train.trainer import rollout_settings
 
@@ -105,7 +105,7 @@ def run_cold_start(args: argparse.Namespace, work: Path) -> tuple[float, float]:
             epochs=cfg.rft.epochs,
             lr=cfg.rft.lr,
             batch_size=cfg.rft.batch_size,
-            seed=cfg.seed,
+            seed=derive_seed(cfg.seed, "cold_start"),  # as `t2po rft` and `t2po train` do
             out_dir=out,
             show_progress=False,
         )
@@ -142,7 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT.parent / "configs" / "quickstart.yaml"))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--iterations", type=int, default=15)
+    parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--eval-tasks", type=int, default=64)
     parser.add_argument("--memory-window", type=int, default=0)

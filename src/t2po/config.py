@@ -150,6 +150,9 @@ class OptimConfig:
     """AdamW betas."""
     grad_clip: float = 1.0
     """Gradient-norm clip."""
+    warmup_steps: int = 0
+    """Linear learning-rate warm-up over this many optimizer steps (Adam's first steps are
+    sign-like: every weight moves by ~lr, which small models do not survive)."""
     critic_lr: float = 1e-5
     """AdamW learning rate of the critic (adv_estimator=gae only)."""
     ppo_epochs: int = 1

@@ -144,13 +144,13 @@ class JsonlLogger:
 # (metric key, header, format spec for ``format(value, spec)``)
 DEFAULT_CONSOLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("rollout/success", "success", ".3f"),
+    ("val/success", "val", ".3f"),
     ("rollout/return", "return", ".3f"),
     ("rollout/turns", "turns", ".2f"),
     ("rollout/tokens", "tokens", ".1f"),
     ("tti/fire_rate", "tti", ".3f"),
     ("tds/resample_rate", "tds", ".3f"),
     ("actor/pg_loss", "pg_loss", ".4f"),
-    ("actor/kl", "kl", ".4f"),
     ("actor/entropy", "entropy", ".3f"),
     ("timing/iter_s", "iter_s", ".1f"),
 )

@@ -138,6 +138,10 @@ class Trainer:
             self.critic_optimizer = torch.optim.AdamW(
                 self.critic.parameters(), lr=o.critic_lr, weight_decay=o.weight_decay
             )
+        warmup = max(1, o.warmup_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: min(1.0, (step + 1) / warmup)
+        )
         self.start_iteration = 0
         if self.checkpoint is not None:
             load_training_state(self.checkpoint, self.model, self.optimizer, self._extra_modules())
@@ -208,9 +212,10 @@ class Trainer:
         )
 
     def _extra_modules(self) -> dict[str, Any]:
-        if self.critic is None or self.critic_optimizer is None:
-            return {}
-        return {"critic": self.critic, "critic_optimizer": self.critic_optimizer}
+        modules: dict[str, Any] = {"scheduler": self.scheduler}
+        if self.critic is not None and self.critic_optimizer is not None:
+            modules.update({"critic": self.critic, "critic_optimizer": self.critic_optimizer})
+        return modules
 
     def _reference_model(self) -> torch.nn.Module | None:
         """A frozen copy of the starting policy, only when the KL term is on."""
@@ -233,6 +238,9 @@ class Trainer:
         """Run the remaining iterations; returns each iteration's metrics."""
         cfg = self.cfg
         history = []
+        if self.start_iteration == 0 and cfg.train.eval_tasks > 0:
+            # Step 0: where RL starts from (the cold-start level), on the same held-out tasks.
+            self.loggers.log(0, self.validate(0))
         for iteration in range(self.start_iteration, cfg.train.iterations):
             seed_everything(derive_seed(cfg.seed, "iteration", iteration))
             t0 = time.perf_counter()
@@ -364,6 +372,7 @@ class Trainer:
             pad_id=self.tokenizer.pad_token_id,
             generator=generator,
             ref_model=self.ref_model,
+            scheduler=self.scheduler,
         )
         self.model.eval()
         return stats

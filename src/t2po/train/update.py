@@ -93,6 +93,7 @@ def ppo_update(
     pad_id: int,
     generator: torch.Generator,
     ref_model: nn.Module | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> dict[str, float]:
     """Run ``ppo_epochs`` passes of clipped policy-gradient steps; returns mean statistics."""
     stats: dict[str, list[float]] = defaultdict(list)
@@ -166,6 +167,8 @@ def ppo_update(
             grad_norm = nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
             if torch.isfinite(grad_norm):
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
             else:
                 stats["actor/skipped_steps"].append(1.0)
             stats["actor/grad_norm"].append(float(grad_norm))
