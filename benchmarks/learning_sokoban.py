@@ -27,6 +27,7 @@ import torch
 
 from t2po.config import Config, load_config
 from t2po.telemetry.plots import markdown_table, plot_grid, read_metrics_jsonl
+from t2po.train.coldstart import cold_start_from_config
 from t2po.train.evaluate import evaluate
 from t2po.train.trainer import Trainer
 
@@ -80,41 +81,16 @@ def base_config(args: argparse.Namespace, work: Path) -> list[str]:
 
 def run_cold_start(args: argparse.Namespace, work: Path) -> tuple[float, float]:
     """Shared starting policy; returns (seconds, held-out success of the cold-start model)."""
-    from t2po.envs.registry import get_family
-    from t2po.models.loading import load_model_and_tokenizer
-    from t2po.rollout.engine import Task, derive_seed
-    from t2po.train.coldstart import cold_start
-    from t2po.train.trainer import rollout_settings
-
-    cfg = load_config(
-        args.config,
-        [f"env.memory_window={args.memory_window}", f"rft.episodes={args.rft_episodes}"]
-        + ([f"rft.epochs={args.rft_epochs}"] if args.rft_epochs else []),
-    )
+    overrides = [f"env.memory_window={args.memory_window}", f"rft.episodes={args.rft_episodes}"]
+    if args.rft_epochs:
+        overrides.append(f"rft.epochs={args.rft_epochs}")
+    cfg = load_config(args.config, overrides + ["log.progress=false"])
     out = work / "cold_start"
-    if not (out / "config.json").is_file():
-        model, tokenizer = load_model_and_tokenizer(cfg.model.path)
-        seeds = range(cfg.rft.seed_offset, cfg.rft.seed_offset + cfg.rft.episodes)
-        result = cold_start(
-            model,
-            tokenizer,
-            get_family(cfg.env.family),
-            [Task(f"sokoban-{s}", s) for s in seeds],
-            rollout_settings(cfg, evaluation=True),
-            min_score=cfg.rft.min_score,
-            epochs=cfg.rft.epochs,
-            lr=cfg.rft.lr,
-            batch_size=cfg.rft.batch_size,
-            seed=derive_seed(cfg.seed, "cold_start"),  # as `t2po rft` and `t2po train` do
-            out_dir=out,
-            show_progress=False,
-        )
-        seconds = result.seconds
-    else:
+    if (out / "config.json").is_file():  # reuse: the study's runs all start from it
         seconds = json.loads((out / "cold_start.json").read_text())["seconds"]
-    eval_cfg = load_config(
-        args.config, [f"env.memory_window={args.memory_window}", f"model.path={out}"]
-    )
+    else:
+        seconds = cold_start_from_config(cfg, out).seconds
+    eval_cfg = load_config(args.config, overrides + [f"model.path={out}"])
     summary = evaluate(eval_cfg, episodes=args.eval_tasks)
     return seconds, float(summary["rollout/success"])
 

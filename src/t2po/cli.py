@@ -55,44 +55,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_rft(args: argparse.Namespace) -> int:
-    from t2po.envs.registry import get_family
-    from t2po.models.loading import load_model_and_tokenizer
-    from t2po.rollout.engine import Task, derive_seed
-    from t2po.train.coldstart import cold_start
-    from t2po.train.trainer import rollout_settings
+    from t2po.train.coldstart import cold_start_from_config
 
     cfg = _config(args)
     out = Path(args.out) if args.out else Path(cfg.run_dir) / "cold_start"
     out.parent.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = load_model_and_tokenizer(
-        cfg.model.path, device=cfg.model.device, dtype=cfg.model.dtype
-    )
-    family = get_family(cfg.env.family)
-    seeds = range(cfg.rft.seed_offset, cfg.rft.seed_offset + cfg.rft.episodes)
-    teacher = None
-    teacher_params = None
+    teacher, teacher_params = None, None
     if cfg.rft.teacher == "policy":
+        # The base model itself as teacher (method.md §6): keep its own successful episodes.
         from t2po.inference.hf import HFSampler
-        from t2po.train.trainer import sampling_params
+        from t2po.models.loading import load_model_and_tokenizer
+        from t2po.train.setup import sampling_params
 
+        model, tokenizer = load_model_and_tokenizer(
+            cfg.model.path, device=cfg.model.device, dtype=cfg.model.dtype
+        )
         teacher = HFSampler(model, tokenizer, device=cfg.model.device)
         teacher_params = sampling_params(cfg, evaluation=True)
-    result = cold_start(
-        model,
-        tokenizer,
-        family,
-        [Task(f"{family.name}-{s}", s) for s in seeds],
-        rollout_settings(cfg, evaluation=True),
-        min_score=cfg.rft.min_score,
-        epochs=cfg.rft.epochs,
-        lr=cfg.rft.lr,
-        batch_size=cfg.rft.batch_size,
-        seed=derive_seed(cfg.seed, "cold_start"),
-        out_dir=out,
-        teacher=teacher,
-        teacher_params=teacher_params,
-        show_progress=cfg.log.progress,
-    )
+    result = cold_start_from_config(cfg, out, teacher, teacher_params)
     print(json.dumps(result.__dict__, indent=2))
     print(f"saved: {out}  (train from it with train.init_from={out})")
     return 0

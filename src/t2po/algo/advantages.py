@@ -27,6 +27,8 @@ from enum import StrEnum
 import torch
 from torch import Tensor
 
+from t2po.algo._choices import parse_choice
+
 
 class Norm(StrEnum):
     """Denominator ``F`` of a group-relative advantage (method.md §5)."""
@@ -136,14 +138,6 @@ class AdvantageResult:
 AdvantageFn = Callable[[TurnBatch, AdvantageParams], AdvantageResult]
 
 
-def _parse(enum: type[StrEnum], value: str, field: str) -> StrEnum:
-    try:
-        return enum(value)
-    except ValueError:
-        valid = ", ".join(repr(m.value) for m in enum)
-        raise ValueError(f"unknown {field} {value!r}; valid values: {valid}") from None
-
-
 # ---------------------------------------------------------------------------------------
 # Building blocks
 # ---------------------------------------------------------------------------------------
@@ -231,7 +225,7 @@ def group_normalize(
     Returns:
         normalised values, shape ``(M,)``.
     """
-    mode = _parse(Norm, norm, "norm")
+    mode = parse_choice(Norm, norm, "norm")
     if values_M.numel() == 0:
         return values_M.clone()
     if int(group_M.min()) < 0 or int(group_M.max()) >= num_groups:
@@ -261,7 +255,7 @@ def anchor_step_groups(
     Returns:
         step_group_N, long ids ``0..S-1``, unique across groups, in order of first appearance.
     """
-    how = _parse(AnchorMode, mode, "anchor mode")
+    how = parse_choice(AnchorMode, mode, "anchor mode")
     if len(anchors) != group_N.numel():
         raise ValueError(f"{len(anchors)} anchors for {group_N.numel()} turns")
     groups = [int(g) for g in group_N.tolist()]
@@ -314,7 +308,7 @@ def gigpo(batch: TurnBatch, params: AdvantageParams) -> AdvantageResult:
     one-episode group of several turns has several identical records, hence ``A^E = 0``,
     whereas ``trajectory`` stats pass its return through (mean 0, std 1) as method.md says.
     """
-    stats = _parse(EpisodeStats, params.episode_stats, "episode_stats")
+    stats = parse_choice(EpisodeStats, params.episode_stats, "episode_stats")
     returns_N = _returns(batch, params)
     ep = batch.episode_N.long()
     ret_E = episode_returns(batch.rewards_N, ep, batch.num_episodes)

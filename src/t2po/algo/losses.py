@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from t2po.algo._choices import parse_choice
+
 
 class LossAgg(StrEnum):
     """How a ``B x T`` per-token loss becomes one scalar."""
@@ -33,14 +35,6 @@ class KLKind(StrEnum):
     k2 = "k2"  # half squared log-ratio; low variance, biased
     k3 = "k3"  # exp(ref - lp) - (ref - lp) - 1; unbiased, >= 0
     low_var_kl = "low_var_kl"  # verl's name for k3
-
-
-def _parse(enum: type[StrEnum], value: str, field: str) -> StrEnum:
-    try:
-        return enum(value)
-    except ValueError:
-        valid = ", ".join(repr(m.value) for m in enum)
-        raise ValueError(f"unknown {field} {value!r}; valid values: {valid}") from None
 
 
 def _where_valid(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -70,7 +64,7 @@ def aggregate(loss_B_T: Tensor, mask_B_T: Tensor, mode: str = LossAgg.token_mean
     ``seq-mean-token-mean``: per-sequence mean, then mean over sequences.
     ``seq-mean-token-sum``: per-sequence sum, then mean over sequences.
     """
-    agg = _parse(LossAgg, mode, "loss aggregation")
+    agg = parse_choice(LossAgg, mode, "loss aggregation")
     if agg is LossAgg.token_mean:
         return masked_mean(loss_B_T, mask_B_T)
     xm, m = _where_valid(loss_B_T, mask_B_T)
@@ -137,7 +131,7 @@ def kl_penalty(
     ``k1``: ``lp - ref``; ``k2``: ``0.5 (lp - ref)^2``; ``k3``/``low_var_kl``:
     ``exp(ref - lp) - (ref - lp) - 1`` clamped to [-10, 10] (verl ``kl_penalty``).
     """
-    which = _parse(KLKind, kind, "KL kind")
+    which = parse_choice(KLKind, kind, "KL kind")
     diff_B_T = logprobs_B_T - ref_logprobs_B_T
     if which is KLKind.k1:
         return diff_B_T

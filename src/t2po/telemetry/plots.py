@@ -11,7 +11,6 @@ headless and never changes the process-wide backend.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from t2po.telemetry.jsonl import read_jsonl
 from t2po.telemetry.metrics import mean_std
 
 if TYPE_CHECKING:
@@ -48,19 +48,7 @@ Runs = Mapping[str, Sequence[Rows]]
 
 def read_metrics_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The rows of a ``metrics.jsonl`` file, in order; lines that do not parse are skipped."""
-    rows: list[dict[str, Any]] = []
-    with Path(path).open(encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-    return rows
+    return read_jsonl(path)
 
 
 def _number(value: object) -> float | None:

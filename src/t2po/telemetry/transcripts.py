@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from t2po.telemetry.jsonl import read_jsonl
 from t2po.telemetry.loggers import truncate_jsonl
 from t2po.types import Trajectory, TrajectoryGroup, Turn
 
@@ -176,19 +177,7 @@ class TranscriptWriter:
 
 def read_transcripts(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """All episode dicts from a transcript file, in order; a truncated last line is skipped."""
-    rows: list[dict[str, Any]] = []
-    with Path(path).open(encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-    return rows
+    return read_jsonl(path)
 
 
 def _fence(text: str) -> str:

@@ -16,7 +16,9 @@ from typing import Any
 
 import torch
 
+from t2po.config import Config
 from t2po.envs.base import TaskFamily
+from t2po.envs.registry import get_family
 from t2po.inference.base import Sampler, SamplingParams
 from t2po.inference.chat import encode_chat
 from t2po.rollout.engine import RolloutSettings, Task, rollout
@@ -140,3 +142,41 @@ def cold_start(
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)
     return result
+
+
+def cold_start_from_config(
+    cfg: Config,
+    out_dir: Path,
+    teacher: Sampler | None = None,
+    teacher_params: SamplingParams | None = None,
+) -> ColdStartResult:
+    """The cold start a config describes: ``cfg.model.path`` fine-tuned into ``out_dir``.
+
+    ``teacher=None`` with ``rft.teacher: expert`` uses the family's expert solver.
+    """
+    from t2po.models.loading import load_model_and_tokenizer
+    from t2po.rollout.engine import derive_seed
+    from t2po.train.setup import rollout_settings
+
+    model, tokenizer = load_model_and_tokenizer(
+        cfg.model.path, device=cfg.model.device, dtype=cfg.model.dtype
+    )
+    family = get_family(cfg.env.family)
+    first = cfg.rft.seed_offset
+    tasks = [Task(f"{family.name}-{s}", s) for s in range(first, first + cfg.rft.episodes)]
+    return cold_start(
+        model,
+        tokenizer,
+        family,
+        tasks,
+        rollout_settings(cfg, evaluation=True),
+        min_score=cfg.rft.min_score,
+        epochs=cfg.rft.epochs,
+        lr=cfg.rft.lr,
+        batch_size=cfg.rft.batch_size,
+        seed=derive_seed(cfg.seed, "cold_start"),
+        out_dir=out_dir,
+        teacher=teacher,
+        teacher_params=teacher_params,
+        show_progress=cfg.log.progress,
+    )

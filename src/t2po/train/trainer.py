@@ -13,100 +13,35 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import random
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
 
 from t2po.algo.advantages import AdvantageParams, dapo_keep_groups, get_advantage_estimator
 from t2po.config import Config, to_dict
 from t2po.envs.registry import get_family
-from t2po.exploration.tds import TDSParams
-from t2po.inference.base import SamplingParams, TTIParams
 from t2po.inference.hf import HFSampler
 from t2po.models.loading import load_model_and_tokenizer
-from t2po.rollout.engine import RolloutSettings, Task, derive_seed, rollout
+from t2po.rollout.engine import derive_seed, rollout
 from t2po.telemetry.loggers import make_loggers
 from t2po.telemetry.metrics import rollout_metrics
 from t2po.telemetry.transcripts import TranscriptWriter
 from t2po.train.batch import flatten, trainable_mask
 from t2po.train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
-from t2po.train.coldstart import cold_start
+from t2po.train.coldstart import cold_start_from_config
 from t2po.train.critic import Critic, critic_update
+from t2po.train.setup import (
+    eval_tasks,
+    rollout_settings,
+    sampling_params,
+    seed_everything,
+    train_tasks,
+)
 from t2po.train.update import Sample, UpdateParams, ppo_update
 from t2po.types import TrajectoryGroup
-
-# Seeds below this bound are training tasks; evaluation seeds start at EvalConfig.seed_offset.
-_TRAIN_SEED_SPACE = 10_000_000
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def sampling_params(cfg: Config, *, evaluation: bool) -> SamplingParams:
-    """Training: temperature 1, TTI per config. Evaluation: T 0.6, top-p 0.95, top-k 20."""
-    t = cfg.tti
-    tti_on = t.enabled_in_eval if evaluation else t.enabled
-    tti = (
-        TTIParams(
-            l_min=t.l_min, window=t.window, eps=t.eps, l_max=t.l_max, forced_text=t.forced_text
-        )
-        if tti_on
-        else None
-    )
-    r = cfg.rollout
-    return SamplingParams(
-        temperature=cfg.eval.temperature if evaluation else r.temperature,
-        top_p=cfg.eval.top_p if evaluation else r.top_p,
-        top_k=cfg.eval.top_k if evaluation else r.top_k,
-        max_new_tokens=r.max_new_tokens,
-        tti=tti,
-        alpha=r.alpha,
-        top_j=r.top_j,
-    )
-
-
-def rollout_settings(cfg: Config, *, evaluation: bool) -> RolloutSettings:
-    """TDS only in training rollouts (method.md §4)."""
-    family = get_family(cfg.env.family)
-    tds = (
-        TDSParams(eta=cfg.tds.eta, max_resamples=cfg.tds.max_resamples)
-        if cfg.tds.enabled and not evaluation
-        else None
-    )
-    return RolloutSettings(
-        max_turns=cfg.env.max_turns,
-        memory_window=cfg.env.memory_window if cfg.env.memory_window >= 0 else family.memory_window,
-        invalid_penalty=cfg.env.invalid_penalty,
-        tds=tds,
-        env_kwargs=dict(cfg.env.kwargs),
-    )
-
-
-def train_tasks(cfg: Config, iteration: int) -> list[Task]:
-    """This iteration's tasks: fresh seeds, or a draw without replacement from the pool."""
-    n, pool = cfg.rollout.tasks_per_iter, cfg.rollout.task_pool
-    if pool > 0:
-        rng = random.Random(derive_seed(cfg.seed, "draw", iteration))
-        picks = (
-            rng.sample(range(pool), min(n, pool)) if n <= pool else rng.choices(range(pool), k=n)
-        )
-        seeds = [derive_seed(cfg.seed, "pool", i) % _TRAIN_SEED_SPACE for i in picks]
-    else:
-        seeds = [derive_seed(cfg.seed, "task", iteration, i) % _TRAIN_SEED_SPACE for i in range(n)]
-    return [Task(f"{cfg.env.family}-{s}", s) for s in seeds]
-
-
-def eval_tasks(cfg: Config, n: int) -> list[Task]:
-    seeds = [cfg.eval.seed_offset + i for i in range(n)]
-    return [Task(f"{cfg.env.family}-{s}", s) for s in seeds]
 
 
 class Trainer:
@@ -182,28 +117,7 @@ class Trainer:
         return cfg.model.path
 
     def _run_cold_start(self, out: Path) -> None:
-        cfg = self.cfg
-        model, tokenizer = load_model_and_tokenizer(
-            cfg.model.path, device=cfg.model.device, dtype=cfg.model.dtype
-        )
-        tasks = [
-            Task(f"{cfg.env.family}-{s}", s)
-            for s in range(cfg.rft.seed_offset, cfg.rft.seed_offset + cfg.rft.episodes)
-        ]
-        result = cold_start(
-            model,
-            tokenizer,
-            self.family,
-            tasks,
-            rollout_settings(cfg, evaluation=True),
-            min_score=cfg.rft.min_score,
-            epochs=cfg.rft.epochs,
-            lr=cfg.rft.lr,
-            batch_size=cfg.rft.batch_size,
-            seed=derive_seed(cfg.seed, "cold_start"),
-            out_dir=out,
-            show_progress=cfg.log.progress,
-        )
+        result = cold_start_from_config(self.cfg, out)
         print(
             f"cold start: teacher success {result.teacher_success:.2f}, kept {result.kept}/"
             f"{result.episodes} episodes ({result.turns} turns), SFT loss "
