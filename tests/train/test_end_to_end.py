@@ -65,7 +65,8 @@ def test_two_iterations_train_and_write(tmp_path):
     assert changed, "no parameter changed after two updates"
     # Metrics and transcripts were written.
     rows = metrics(run)
-    assert [r["step"] for r in rows] == [1, 2]
+    assert [r["step"] for r in rows] == [0, 1, 2]  # step 0: validation before RL
+    assert set(rows[0]) >= {"val/success", "step"} and "rollout/success" not in rows[0]
     episodes = [json.loads(x) for x in (run / "transcripts.jsonl").read_text().splitlines()]
     train_eps = [e for e in episodes if e["split"] == "train"]
     assert len(train_eps) == 2 * 2 * 3
@@ -88,8 +89,20 @@ def test_resume_repeats_the_uninterrupted_run(tmp_path):
     trainer.fit()
 
     a, b = metrics(straight), metrics(resumed)
-    assert [r["step"] for r in b] == [1, 2]
-    assert comparable(a[1]) == comparable(b[1])
+    assert [r["step"] for r in b] == [0, 1, 2]  # the resumed run did not repeat steps
+    assert comparable(a[2]) == comparable(b[2])
     wa = load_file(straight / "checkpoints" / "iter_000002" / "model" / "model.safetensors")
     wb = load_file(resumed / "checkpoints" / "iter_000002" / "model" / "model.safetensors")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_ppo_with_critic_runs_and_checkpoints_the_critic(tmp_path):
+    run = tmp_path / "ppo"
+    history = Trainer(small_config(run, 1, algo={"adv_estimator": "gae"})).fit()
+    assert math.isfinite(history[0]["critic/value_loss"])
+    saved = torch.load(run / "checkpoints" / "iter_000001" / "modules.pt", weights_only=False)
+    assert "critic" in saved and "critic_optimizer" in saved
+    resumed = Trainer(small_config(run, 2, algo={"adv_estimator": "gae"}))
+    assert resumed.critic is not None and resumed.start_iteration == 1
+    head = resumed.critic.head.weight
+    assert torch.equal(head, saved["critic"]["head.weight"])

@@ -1,0 +1,31 @@
+from t2po.config import config_from_dict
+from t2po.train.setup import eval_tasks, rollout_settings, sampling_params, train_tasks
+
+
+def test_task_draws_are_seeded_and_held_out():
+    cfg = config_from_dict({"seed": 3, "rollout": {"tasks_per_iter": 4}})
+    a, b = train_tasks(cfg, 0), train_tasks(cfg, 0)
+    assert a == b and train_tasks(cfg, 1) != a
+    held_out = {t.seed for t in eval_tasks(cfg, 100)}
+    seen = {t.seed for k in range(50) for t in train_tasks(cfg, k)}
+    assert not held_out & seen
+
+
+def test_task_pool_reuses_a_fixed_set():
+    cfg = config_from_dict({"rollout": {"tasks_per_iter": 3, "task_pool": 5}})
+    seeds = {t.seed for k in range(20) for t in train_tasks(cfg, k)}
+    assert len(seeds) == 5
+    assert all(len({t.seed for t in train_tasks(cfg, k)}) == 3 for k in range(5))
+
+
+def test_training_vs_evaluation_settings():
+    cfg = config_from_dict({})
+    train, ev = sampling_params(cfg, evaluation=False), sampling_params(cfg, evaluation=True)
+    assert (train.temperature, train.top_p, train.top_k) == (1.0, 1.0, 0)
+    assert (ev.temperature, ev.top_p, ev.top_k) == (0.6, 0.95, 20)
+    assert train.tti is not None and ev.tti is not None  # TTI on in both by default
+    assert rollout_settings(cfg, evaluation=False).tds is not None
+    assert rollout_settings(cfg, evaluation=True).tds is None  # TDS only in training
+    off = config_from_dict({"tti": {"enabled_in_eval": False}})
+    assert sampling_params(off, evaluation=True).tti is None
+    assert rollout_settings(cfg, evaluation=False).memory_window == 2  # family default
