@@ -97,6 +97,11 @@ def run_cold_start(args: argparse.Namespace, work: Path) -> tuple[float, float]:
 
 def train_one(args: argparse.Namespace, work: Path, method: str, seed: int) -> list[dict]:
     run_dir = work / f"{method}_seed{seed}"
+    metrics = run_dir / "metrics.jsonl"
+    if args.reuse and metrics.is_file():
+        rows = read_metrics_jsonl(metrics)
+        if rows and rows[-1].get("step") == args.iterations:
+            return rows
     shutil.rmtree(run_dir, ignore_errors=True)
     overrides = base_config(args, work) + METHODS[method] + [f"seed={seed}", f"run_dir={run_dir}"]
     cfg: Config = load_config(args.config, overrides)
@@ -104,6 +109,11 @@ def train_one(args: argparse.Namespace, work: Path, method: str, seed: int) -> l
     Trainer(cfg).fit()
     print(f"  {method} seed {seed}: {time.perf_counter() - t0:.0f}s", flush=True)
     return read_metrics_jsonl(run_dir / "metrics.jsonl")
+
+
+def _mean_of(rows: list[dict], key: str) -> float:
+    """Mean of ``key`` over the iterations that have it (step 0 holds validation only)."""
+    return statistics.mean(r[key] for r in rows if key in r)
 
 
 def cumulative(rows: list[dict], key: str) -> list[float]:
@@ -127,6 +137,9 @@ def main() -> None:
     parser.add_argument("--work", default=str(ROOT / "results" / "learning_sokoban_runs"))
     parser.add_argument("--out", default=str(ROOT / "results" / "learning_sokoban.json"))
     parser.add_argument("--quick", action="store_true", help="tiny sizes to check the script")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep finished runs found in --work (same settings)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.iterations, args.eval_every, args.eval_tasks = 1, 2, 2, 4
@@ -150,8 +163,8 @@ def main() -> None:
         best_train = [max(r.get("rollout/success", 0.0) for r in rows) for rows in seeds]
         steps = [cumulative(rows, "rollout/turns")[-1] for rows in seeds]
         tokens = [cumulative(rows, "rollout/tokens")[-1] for rows in seeds]
-        tpt = [statistics.mean(r["rollout/tokens_per_turn"] for r in rows) for rows in seeds]
-        turns = [statistics.mean(r["rollout/turns"] for r in rows) for rows in seeds]
+        tpt = [_mean_of(rows, "rollout/tokens_per_turn") for rows in seeds]
+        turns = [_mean_of(rows, "rollout/turns") for rows in seeds]
         std = statistics.stdev(finals) if len(finals) > 1 else 0.0
         summary[method] = {
             "final_val_success": finals,

@@ -34,6 +34,7 @@ import torch
 from t2po.algo.uncertainty import RunningMinMax
 from t2po.exploration.tti import TTIController
 from t2po.inference.base import SamplingParams
+from t2po.inference.chat import render_chat
 from t2po.inference.sampling import SamplingWorkspace, sample_step, validate_sampling
 from t2po.types import FinishReason, Message, SamplerOutput
 
@@ -112,12 +113,8 @@ class HFSampler:
         generator = self._generator
         if params.seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(params.seed)
-        texts = [
-            self.tokenizer.apply_chat_template(
-                [dict(m) for m in messages], add_generation_prompt=True, tokenize=False
-            )
-            for messages in prompts
-        ]
+        # One rendering path for sampling and for SFT, so both see the same prompt tokens.
+        texts = [render_chat(self.tokenizer, messages) for messages in prompts]
         prompt_ids: list[list[int]] = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         in_think = [self._prompt_opens_think(t, params) for t in texts]
 
