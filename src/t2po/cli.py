@@ -46,10 +46,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"final train success {last.get('rollout/success', float('nan')):.3f}, "
             f"val success {last.get('val/success', float('nan')):.3f}"
         )
-        from t2po.telemetry.plots import plot_metric, read_metrics_jsonl
+        from t2po.telemetry.plots import plot_grid, read_metrics_jsonl
 
         rows = read_metrics_jsonl(Path(cfg.run_dir) / "metrics.jsonl")
-        png = plot_metric({"run": [rows]}, "rollout/success", Path(cfg.run_dir) / "success.png")
+        png = plot_grid(
+            {"run": [rows]}, ["rollout/success", "val/success"], Path(cfg.run_dir) / "success.png"
+        )
         print(f"plot: {png}")
     return 0
 
@@ -90,7 +92,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_play(args: argparse.Namespace) -> int:
     from t2po.envs.play import play
 
-    total = play(args.family, seed=args.seed)
+    # input() looked up at call time, so tests (and wrappers) can replace it.
+    total = play(args.family, seed=args.seed, input_fn=lambda prompt: input(prompt))
     print(f"total reward: {total:.2f}")
     return 0
 

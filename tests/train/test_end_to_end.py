@@ -47,11 +47,13 @@ def test_two_iterations_train_and_write(tmp_path):
         run,
         2,
         train={"cold_start": True},
-        rft={"episodes": 24, "epochs": 3, "lr": 3e-3, "batch_size": 16},
-        env={"memory_window": 0},
+        rft={"episodes": 32, "epochs": 4, "lr": 3e-3, "batch_size": 16},
+        env={"memory_window": 0, "max_turns": 8},
     )
     history = Trainer(cfg).fit()
     assert len(history) == 2
+    cold = json.loads((run / "cold_start" / "cold_start.json").read_text())
+    assert cold["teacher_success"] == 1.0 and cold["epoch_losses"][-1] < cold["epoch_losses"][0]
     for row in history:
         assert math.isfinite(row["actor/pg_loss"]) and math.isfinite(row["actor/grad_norm"])
         assert 0.0 <= row["rollout/success"] <= 1.0
