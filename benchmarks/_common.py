@@ -115,6 +115,17 @@ def machine_info(device: str) -> dict[str, Any]:
     return info
 
 
+def print_header(
+    name: str, machine: dict[str, Any], device: str, repeats: int, quick: bool
+) -> None:
+    """One line saying what ran where."""
+    print(
+        f"{name}: {machine['cpu_model']}, {machine['cpu_cores']} cores, "
+        f"torch {machine['torch_version']} with {machine['torch_threads']} threads, "
+        f"device {device}, repeats {repeats}{' (quick)' if quick else ''}"
+    )
+
+
 def synchronize(device: str) -> None:
     if device.startswith("cuda"):
         import torch

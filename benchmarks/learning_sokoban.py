@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
+import _common as common
 
 from t2po.config import Config, load_config
 from t2po.telemetry.plots import markdown_table, plot_grid, read_metrics_jsonl
@@ -36,24 +34,6 @@ METHODS = {
     "gigpo": ["tti.enabled=false", "tti.enabled_in_eval=false", "tds.enabled=false"],
     "t2po": [],
 }
-
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-    }
 
 
 def base_config(args: argparse.Namespace, work: Path) -> list[str]:
@@ -200,7 +180,7 @@ def main() -> None:
         title=f"Sokoban, tiny model: GiGPO vs T2PO ({args.seeds} seeds)",
     )
     result = {
-        "machine": machine(),
+        "machine": common.machine_info("cpu"),
         "args": vars(args),
         "cold_start": {"seconds": cold_seconds, "val_success": cold_success},
         "methods": summary,

@@ -136,11 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = QUICK if args.quick else FULL
     device = args.device
     machine = common.machine_info(device)
-    print(
-        f"{NAME}: {machine['cpu_model']}, {machine['cpu_cores']} cores, "
-        f"torch {machine['torch_version']} with {machine['torch_threads']} threads, "
-        f"device {device}, repeats {repeats}{' (quick)' if args.quick else ''}"
-    )
+    common.print_header(NAME, machine, device, repeats, args.quick)
     transformers.logging.set_verbosity_error()
 
     model, tokenizer = load_model_and_tokenizer("tiny", device=device)

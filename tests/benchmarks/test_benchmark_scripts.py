@@ -99,3 +99,25 @@ CHECKS = {
     "decode_overhead": _check_decode_overhead,
     "rollout_throughput": _check_rollout_throughput,
 }
+
+
+@pytest.mark.slow
+def test_learning_sokoban_quick(tmp_path: Path) -> None:
+    out = tmp_path / "learning.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    cmd = [sys.executable, str(BENCHMARKS / "learning_sokoban.py"), "--quick"]
+    proc = subprocess.run(
+        [*cmd, "--out", str(out), "--work", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    values = _parse_result(proc.stdout.strip().splitlines()[-1], "learning_sokoban")
+    assert set(values) == {"cold_start", "gigpo", "t2po"}
+    assert all(0.0 <= v <= 1.0 for v in values.values())
+    payload = json.loads(out.read_text())
+    assert payload["cold_start"]["val_success"] == pytest.approx(values["cold_start"], abs=1e-3)
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -24,7 +24,12 @@ from t2po.models import (  # noqa: E402
     resolve_model_path,
 )
 from t2po.models.cache import build_once  # noqa: E402
-from t2po.models.tiny import SPECIAL_TOKENS, TAG_TOKENS, corpus_digest  # noqa: E402
+from t2po.models.tiny import (  # noqa: E402
+    SPECIAL_TOKENS,
+    TAG_TOKENS,
+    TINY_VERSION,
+    corpus_digest,
+)
 
 CORPUS = [
     "You are in a room. You see a table 1 and a box 2.\nYour task is to: open the box.",
@@ -184,7 +189,7 @@ def test_tiny_name_builds_once_into_cache(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("T2PO_CACHE", str(tmp_path / "cache"))
     first = resolve_model_path("tiny")
     assert first.parent == tmp_path / "cache" / "models"
-    assert first.name.startswith("tiny-v1-")
+    assert first.name.startswith(f"tiny-v{TINY_VERSION}-")
     stamp = (first / "model.safetensors").stat().st_mtime_ns
     assert resolve_model_path("tiny") == first
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp  # reused, not rebuilt
