@@ -308,7 +308,8 @@ def test_finished_rows_compaction_is_exact(tiny: tuple[Any, Any]) -> None:
     for x, y in zip(compact, wide, strict=True):
         assert x.token_ids == y.token_ids and x.finish_reason == y.finish_reason
         assert torch.allclose(torch.tensor(x.logprobs), torch.tensor(y.logprobs), atol=1e-5)
-        assert torch.allclose(torch.tensor(x.uncertainty), torch.tensor(y.uncertainty))
+        # A smaller batch changes float reduction order in the matmuls: ~1e-6 differences.
+        assert torch.allclose(torch.tensor(x.uncertainty), torch.tensor(y.uncertainty), atol=1e-5)
 
 
 def test_max_new_tokens_gives_length(tiny: tuple[Any, Any]) -> None:
