@@ -169,3 +169,18 @@ def test_tds_budget_and_moving_resample():
     turns = group.trajectories[0].turns
     assert [t.tds_resamples for t in turns] == [0, 1]
     assert turns[1].phi == pytest.approx(0.9, rel=1e-4)
+
+
+def test_expert_rollout_stop_reasons_match_the_engine():
+    from t2po.envs.registry import get_family
+    from t2po.rollout.expert import expert_rollout
+
+    family = get_family("sokoban")
+    wins = expert_rollout(family, [Task("s", 4)], RolloutSettings(max_turns=20))
+    assert wins[0].won and wins[0].stop_reason == StopReason.success
+    # The env truncates after 2 steps, before the expert can finish: max_turns, not failure.
+    cut = expert_rollout(
+        family, [Task("s", 4)], RolloutSettings(max_turns=20, env_kwargs={"max_steps": 2})
+    )
+    assert not cut[0].won and cut[0].stop_reason == StopReason.max_turns
+    assert len(cut[0].turns) == 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from t2po.types import Message, SamplerOutput
@@ -35,7 +35,6 @@ class SamplingParams:
     alpha: float = 0.4  # weight of normalised entropy in M_t (method.md §2)
     top_j: int = 20  # j of the top-j confidence C_t; must be >= 2
     seed: int | None = None  # seeds this call's randomness; None = the sampler's own stream
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 @runtime_checkable

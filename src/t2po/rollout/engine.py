@@ -78,6 +78,17 @@ def start_episode(family: TaskFamily, task: Task, settings: RolloutSettings) -> 
     return Episode(env=env, trajectory=trajectory, observation=obs["text"], info=dict(info))
 
 
+def finish_episode(trajectory: Trajectory, info: dict[str, Any], *, terminated: bool) -> None:
+    """Record how an episode the environment ended came out (won, stop reason, final info)."""
+    won = bool(info.get("won", False))
+    trajectory.won = won
+    if won:
+        trajectory.stop_reason = StopReason.success
+    else:
+        trajectory.stop_reason = StopReason.failure if terminated else StopReason.max_turns
+    trajectory.info.update({k: v for k, v in info.items() if k != "admissible_actions"})
+
+
 def episode_prompt(family: TaskFamily, episode: Episode, memory_window: int) -> list[Any]:
     admissible = episode.info.get("admissible_actions") if family.list_admissible else None
     return build_messages(
@@ -154,16 +165,7 @@ def _apply(
         next_obs, next_info = obs["text"], dict(info)
         if terminated or truncated:
             done = True
-            won = bool(info.get("won", False))
-            episode.trajectory.won = won
-            episode.trajectory.stop_reason = (
-                StopReason.success
-                if won
-                else (StopReason.failure if terminated else StopReason.max_turns)
-            )
-            episode.trajectory.info.update(
-                {k: v for k, v in info.items() if k != "admissible_actions"}
-            )
+            finish_episode(episode.trajectory, info, terminated=bool(terminated))
     prompt_text = prompt[-1]["content"] if prompt else ""
     episode.trajectory.turns.append(
         Turn(

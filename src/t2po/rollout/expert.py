@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from t2po.envs.base import TaskFamily
-from t2po.rollout.engine import RolloutSettings, Task, episode_prompt, start_episode
+from t2po.rollout.engine import (
+    RolloutSettings,
+    Task,
+    episode_prompt,
+    finish_episode,
+    start_episode,
+)
 from t2po.rollout.parsing import format_response
 from t2po.rollout.prompts import HistoryEntry
 from t2po.types import StopReason, Trajectory, Turn
@@ -56,14 +62,7 @@ def expert_rollout(
                 episode.history.append(HistoryEntry(episode.observation, step.action))
                 episode.observation, episode.info = obs["text"], dict(info)
                 if done:
-                    won = bool(info.get("won", False))
-                    episode.trajectory.won = won
-                    episode.trajectory.stop_reason = (
-                        StopReason.success if won else StopReason.failure
-                    )
-                    episode.trajectory.info.update(
-                        {k: v for k, v in info.items() if k != "admissible_actions"}
-                    )
+                    finish_episode(episode.trajectory, info, terminated=bool(terminated))
                     break
             else:
                 episode.trajectory.stop_reason = StopReason.max_turns
