@@ -1,4 +1,4 @@
-"""The ``t2po`` command line: train, rft, eval, play, check-env, models, config.
+"""The ``t2po`` command line: train, rft, eval, play, serve, report, check-env, models, config.
 
 Errors a user can cause (a bad config key, a missing model, an unknown family) print one
 clear message and exit with status 2; set ``T2PO_DEBUG=1`` to see the traceback instead.
@@ -98,6 +98,24 @@ def cmd_play(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve_model(args: argparse.Namespace) -> int:
+    from t2po.serve.model_server import serve_model
+
+    return int(serve_model(args))
+
+
+def cmd_serve_shop(args: argparse.Namespace) -> int:
+    from t2po.serve.shop_site import serve_shop
+
+    return int(serve_shop(args))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from t2po.telemetry.report import report
+
+    return int(report(args))
+
+
 def cmd_check_env(args: argparse.Namespace) -> int:
     from t2po.envs.checker import check_family
     from t2po.envs.registry import get_family, list_families
@@ -162,6 +180,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("family", help="task family, e.g. sokoban")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=cmd_play)
+
+    serve = sub.add_parser("serve", help="serve a trained agent (OpenAI API) or the shop website")
+    serve_sub = serve.add_subparsers(dest="what", required=True)
+
+    # --- t2po serve model: OpenAI-compatible server for a local checkpoint ---
+    p = serve_sub.add_parser("model", help="OpenAI-compatible API for a local checkpoint")
+    p.add_argument("path", help="model folder, checkpoint, or 'tiny'")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(fn=cmd_serve_model)
+
+    # --- t2po serve shop: the web shop as HTML pages ---
+    p = serve_sub.add_parser("shop", help="the web shop as a website a person can click through")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(fn=cmd_serve_shop)
+
+    # --- t2po report: plots and a summary comparing runs ---
+    p = sub.add_parser("report", help="plots and a Markdown/HTML summary comparing runs")
+    p.add_argument("runs", nargs="+", help="run folders (each with metrics.jsonl)")
+    p.add_argument("--out", default="report", help="output folder (default ./report)")
+    p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("check-env", help="check a task family's environment contract")
     p.add_argument("family", nargs="?")
