@@ -211,6 +211,8 @@ class EvalConfig:
     """Evaluation top-k."""
     seed_offset: int = 10_000_000
     """Evaluation task seeds start here (held out from training seeds)."""
+    split: str = ""
+    """Held-out split of families that have named splits; '' = the family's default."""
 
 
 @dataclass

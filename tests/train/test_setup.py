@@ -29,3 +29,33 @@ def test_training_vs_evaluation_settings():
     off = config_from_dict({"tti": {"enabled_in_eval": False}})
     assert sampling_params(off, evaluation=True).tti is None
     assert rollout_settings(cfg, evaluation=False).memory_window == 2  # family default
+
+
+def test_named_splits_reach_the_tasks_and_unknown_splits_are_errors():
+    import dataclasses
+
+    import pytest
+
+    from t2po.envs import registry
+    from t2po.envs.sokoban.family import SOKOBAN
+
+    split_family = dataclasses.replace(
+        SOKOBAN,
+        name="split-sokoban",
+        splits=("train", "held"),
+        train_split="train",
+        eval_split="held",
+    )
+    registry._FAMILIES[split_family.name] = split_family
+    try:
+        cfg = config_from_dict({"env": {"family": "split-sokoban"}})
+        assert {t.split for t in train_tasks(cfg, 0)} == {"train"}
+        held = eval_tasks(cfg, 3)
+        assert [t.reset_options() for t in held] == [{"split": "held"}] * 3
+        cfg.eval.split = "nope"
+        with pytest.raises(ValueError, match="valid: train, held"):
+            eval_tasks(cfg, 1)
+    finally:
+        del registry._FAMILIES[split_family.name]
+    # Families without splits reset from the seed alone.
+    assert eval_tasks(config_from_dict({}), 1)[0].reset_options() is None

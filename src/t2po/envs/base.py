@@ -46,3 +46,8 @@ class TaskFamily:
     memory_window: int = 2  # P: (observation, action) pairs kept in the prompt (method.md §6)
     list_admissible: bool = False  # show info["admissible_actions"] in every prompt
     corpus: Callable[[int], Iterator[str]] | None = None  # sample texts for tokenizer training
+    # Named task splits the env accepts as ``reset(options={"split": name})``, e.g. household's
+    # ("train", "valid_seen", "valid_unseen"). Empty: the seed alone picks the task (sokoban).
+    splits: tuple[str, ...] = ()
+    train_split: str | None = None  # split of training and cold-start tasks
+    eval_split: str | None = None  # default held-out split of validation and `t2po eval`

@@ -46,6 +46,11 @@ class Task:
 
     task_id: str
     seed: int
+    split: str | None = None  # the family's named split (TaskFamily.splits); None = its default
+
+    def reset_options(self) -> dict[str, Any] | None:
+        """``options`` for ``env.reset``: the split when one is named."""
+        return {"split": self.split} if self.split is not None else None
 
 
 @dataclass
@@ -69,7 +74,7 @@ def start_episode(family: TaskFamily, task: Task, settings: RolloutSettings) -> 
     trajectory = Trajectory(task_id=task.task_id, seed=task.seed)
     try:
         env = gym.make(family.env_id, disable_env_checker=True, **settings.env_kwargs)
-        obs, info = env.reset(seed=task.seed)
+        obs, info = env.reset(seed=task.seed, options=task.reset_options())
     except Exception as exc:  # noqa: BLE001 - any env failure is data, not a crash
         trajectory.stop_reason = StopReason.env_error
         trajectory.info = {"error": f"reset failed: {exc!r}"}

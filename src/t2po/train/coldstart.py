@@ -163,7 +163,10 @@ def cold_start_from_config(
     )
     family = get_family(cfg.env.family)
     first = cfg.rft.seed_offset
-    tasks = [Task(f"{family.name}-{s}", s) for s in range(first, first + cfg.rft.episodes)]
+    tasks = [
+        Task(f"{family.name}-{s}", s, family.train_split)
+        for s in range(first, first + cfg.rft.episodes)
+    ]
     return cold_start(
         model,
         tokenizer,

@@ -78,9 +78,18 @@ def train_tasks(cfg: Config, iteration: int) -> list[Task]:
         seeds = [derive_seed(cfg.seed, "pool", i) % _TRAIN_SEED_SPACE for i in picks]
     else:
         seeds = [derive_seed(cfg.seed, "task", iteration, i) % _TRAIN_SEED_SPACE for i in range(n)]
-    return [Task(f"{cfg.env.family}-{s}", s) for s in seeds]
+    split = get_family(cfg.env.family).train_split
+    return [Task(f"{cfg.env.family}-{s}", s, split) for s in seeds]
 
 
 def eval_tasks(cfg: Config, n: int) -> list[Task]:
+    """``n`` held-out tasks: seeds from ``eval.seed_offset``, in the held-out split if any."""
+    family = get_family(cfg.env.family)
+    split = cfg.eval.split or family.eval_split
+    if split is not None and family.splits and split not in family.splits:
+        raise ValueError(
+            f"eval.split {split!r} is not a split of {family.name}; "
+            f"valid: {', '.join(family.splits)}"
+        )
     seeds = [cfg.eval.seed_offset + i for i in range(n)]
-    return [Task(f"{cfg.env.family}-{s}", s) for s in seeds]
+    return [Task(f"{cfg.env.family}-{s}", s, split) for s in seeds]
