@@ -81,11 +81,28 @@ def cmd_rft(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from t2po.train.evaluate import evaluate, format_summary
+    from t2po.evaluation import EvalAborted, format_table, run_suite
+    from t2po.inference.factory import make_sampler
 
+    flags = {"eval.episodes": args.episodes, "eval.families": args.families}
+    flags["eval.splits"] = args.splits
+    args.overrides = list(args.overrides) + [f"{k}={v}" for k, v in flags.items() if v is not None]
     cfg = _config(args)
-    summary = evaluate(cfg, episodes=args.episodes, out_path=args.out)
-    print(format_summary(summary))
+    out = Path(args.out) if args.out else Path(cfg.run_dir) / "eval"
+    sampler = make_sampler(cfg)
+    try:
+        result = run_suite(cfg, sampler, out, restart=args.restart)
+    except EvalAborted as exc:
+        print(f"t2po eval: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        close = getattr(sampler, "close", None)
+        if callable(close):
+            close()
+    print(format_table(result.summary))
+    if not result.summary["token_signals"]:
+        print("remote model: no per-token signals (M_t), so no TTI or TDS; tokens from its usage")
+    print(f"results: {out}/episodes.jsonl, summary: {out}/summary.md and {out}/summary.json")
     return 0
 
 
@@ -170,10 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output model folder (default RUN_DIR/cold_start)")
     p.set_defaults(fn=cmd_rft)
 
-    p = sub.add_parser("eval", help="evaluate model.path on held-out tasks")
+    # --- t2po eval: a suite of families x splits x episodes, any sampler, resumable ---
+    p = sub.add_parser("eval", help="evaluate a model (local or API) on a suite of held-out tasks")
     _add_config_args(p)
-    p.add_argument("--episodes", type=int, default=32, help="held-out episodes (default 32)")
-    p.add_argument("--out", help="write episode results (JSONL) here")
+    p.add_argument("--episodes", type=int, help="episodes per family and split (eval.episodes)")
+    p.add_argument("--families", help="comma-separated families, or 'all' (eval.families)")
+    p.add_argument("--splits", help="comma-separated splits of families that have them")
+    p.add_argument("--out", help="results folder (default RUN_DIR/eval); reruns resume it")
+    p.add_argument("--restart", action="store_true", help="discard the results in --out first")
     p.set_defaults(fn=cmd_eval)
 
     p = sub.add_parser("play", help="play a task family yourself in the terminal")
@@ -189,12 +210,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="model folder, checkpoint, or 'tiny'")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--name", help="model id clients send (default: the folder name or 'tiny')")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16")
+    p.add_argument("--api-key-env", default="", help="require 'Bearer $VAR' (the variable's name)")
+    p.add_argument("--quiet", action="store_true", help="do not log each request")
     p.set_defaults(fn=cmd_serve_model)
 
     # --- t2po serve shop: the web shop as HTML pages ---
     p = serve_sub.add_parser("shop", help="the web shop as a website a person can click through")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--products", type=int, help="generated products (default 10000)")
+    p.add_argument("--catalog-seed", type=int, default=0, help="seed of the generated catalog")
+    p.add_argument("--webshop-dir", help="folder with WebShop's JSON files (instead of generated)")
+    p.add_argument("--split", default="test", help="task split of new sessions (train or test)")
     p.set_defaults(fn=cmd_serve_shop)
 
     # --- t2po report: plots and a summary comparing runs ---

@@ -34,6 +34,9 @@ class ModelConfig:
     """Parameter dtype: float32, bfloat16 or float16."""
     gradient_checkpointing: bool = False
     """Trade compute for memory during the update (large models on GPU)."""
+    sampler: str = "hf"
+    """'hf' (the local model at model.path) or 'api' (an OpenAI-compatible endpoint, see api.*;
+    evaluation only: remote models give no per-token signals, so no M_t, TTI or TDS)."""
 
 
 @dataclass
@@ -213,12 +216,54 @@ class EvalConfig:
     """Evaluation task seeds start here (held out from training seeds)."""
     split: str = ""
     """Held-out split of families that have named splits; '' = the family's default."""
+    families: list[str] = field(default_factory=list)
+    """`t2po eval` suite: task families to play; [] = env.family, ['all'] = every registered."""
+    splits: list[str] = field(default_factory=list)
+    """`t2po eval` suite: splits per family with named splits; [] = eval.split or its default."""
+    episodes: int = 32
+    """`t2po eval` suite: episodes per (family, split), seeds eval.seed_offset + 0, 1, ..."""
+    batch_size: int = 16
+    """`t2po eval` suite: episodes played together; results are written after each batch."""
+
+
+@dataclass
+class ApiConfig:
+    base_url: str = "https://api.openai.com/v1"
+    """OpenAI-compatible endpoint (model.sampler=api), e.g. http://127.0.0.1:8000/v1."""
+    model: str = ""
+    """Model name sent to the endpoint (e.g. gpt-4o-mini); required when model.sampler=api."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the key (the key itself is never stored);
+    '' = send no key (local servers)."""
+    max_concurrency: int = 8
+    """Requests in flight at once."""
+    timeout: float = 60.0
+    """Seconds before one request is abandoned (and retried)."""
+    retries: int = 5
+    """Retries per request after 429, 408, 409, 5xx, timeouts and connection errors."""
+    backoff_base: float = 1.0
+    """First retry delay in seconds; doubles per retry, with full jitter."""
+    backoff_max: float = 30.0
+    """Cap of the exponential retry delay, in seconds."""
+    max_retry_after: float = 300.0
+    """Give up when the server's Retry-After asks for more seconds than this."""
+    token_limit_param: str = "max_completion_tokens"
+    """How the response budget is sent: max_completion_tokens (OpenAI) or max_tokens (older)."""
+    send_top_k: bool = False
+    """Also send eval.top_k (vLLM and `t2po serve model` accept it; OpenAI rejects it)."""
+    send_seed: bool = True
+    """Send a per-request seed derived from the run seed (reproducible on servers that obey)."""
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    """Extra JSON fields merged into every request body (provider-specific options)."""
+    prices: dict[str, Any] = field(default_factory=dict)
+    """USD per 1M tokens by model name, e.g. {gpt-4o-mini: {input: 0.15, output: 0.6}};
+    models not listed report cost as unknown."""
 
 
 @dataclass
 class LogConfig:
     loggers: list[str] = field(default_factory=lambda: ["console", "jsonl"])
-    """Metric loggers by name."""
+    """Metric loggers: console, jsonl, mlflow (extra `mlflow`: params, metrics, traces)."""
     transcripts_per_iter: int = 8
     """Episodes per iteration written to transcripts.jsonl (0 = none, -1 = all)."""
     progress: bool = True
@@ -241,6 +286,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     rft: RFTConfig = field(default_factory=RFTConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
 
@@ -437,6 +483,20 @@ def validate(cfg: Config) -> None:
         (cfg.tds.max_resamples >= 0, "tds.max_resamples must be >= 0"),
         (cfg.tti.window >= 1, "tti.window must be >= 1"),
         (cfg.rft.teacher in ("expert", "policy"), "rft.teacher must be 'expert' or 'policy'"),
+        (cfg.model.sampler in ("hf", "api"), "model.sampler must be 'hf' or 'api'"),
+        (
+            cfg.model.sampler != "api" or bool(cfg.api.model),
+            "api.model must name the endpoint's model when model.sampler=api",
+        ),
+        (cfg.api.max_concurrency >= 1, "api.max_concurrency must be >= 1"),
+        (cfg.api.retries >= 0, "api.retries must be >= 0"),
+        (cfg.api.timeout > 0, "api.timeout must be > 0"),
+        (
+            cfg.api.token_limit_param in ("max_completion_tokens", "max_tokens"),
+            "api.token_limit_param must be 'max_completion_tokens' or 'max_tokens'",
+        ),
+        (cfg.eval.episodes >= 1, "eval.episodes must be >= 1"),
+        (cfg.eval.batch_size >= 1, "eval.batch_size must be >= 1"),
     ]
     problems = [msg for ok, msg in checks if not ok]
     if problems:

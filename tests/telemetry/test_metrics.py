@@ -112,6 +112,8 @@ def test_rollout_metrics_hand_computed() -> None:
         "rollout/turns": (2 + 3 + 1 + 0) / 4,
         "rollout/tokens": (10 + 10 + 8 + 0) / 4,
         "rollout/tokens_per_turn": 28 / 6,
+        "rollout/env_steps": 6.0,
+        "rollout/tokens_total": 28.0,
         "rollout/invalid_rate": 2 / 6,
         "rollout/stop/success": 2 / 4,
         "rollout/stop/max_turns": 1 / 4,

@@ -10,6 +10,7 @@ import pytest
 from t2po.telemetry.loggers import JsonlLogger
 from t2po.telemetry.plots import (
     final_mean_std,
+    interpolated_band,
     markdown_table,
     plot_grid,
     plot_metric,
@@ -45,6 +46,22 @@ def test_seed_band_mean_std() -> None:
     np.testing.assert_allclose(band.lower_X, [1.0, 2.0, 3.0])
     np.testing.assert_allclose(band.upper_X, [3.0, 4.0, 3.0])
     assert seed_band([SEED_1], "missing").x_X.size == 0
+
+
+def test_interpolated_band_on_per_seed_x() -> None:
+    # Seed A: y = x on [0, 4]; seed B: y = 10 - x on [2, 6]. Shared range [2, 4].
+    seed_a = [{"n": 0.0, "y": 0.0}, {"n": 4.0, "y": 4.0}]
+    seed_b = [{"n": 2.0, "y": 8.0}, {"n": 6.0, "y": 4.0}]
+    band = interpolated_band([seed_a, seed_b], "y", "n", points=3)
+    np.testing.assert_allclose(band.x_X, [2.0, 3.0, 4.0])
+    # values A: 2, 3, 4; B: 8, 7, 6
+    np.testing.assert_allclose(band.mean_X, [5.0, 5.0, 5.0])
+    np.testing.assert_allclose(band.std_X, [3.0, 2.0, 1.0])
+    np.testing.assert_array_equal(band.n_X, [2, 2, 2])
+    # One seed keeps its own points; disjoint ranges give nothing rather than extrapolating.
+    np.testing.assert_allclose(interpolated_band([seed_a], "y", "n").x_X, [0.0, 4.0])
+    far = [{"n": 10.0, "y": 1.0}, {"n": 11.0, "y": 1.0}]
+    assert interpolated_band([seed_a, far], "y", "n").x_X.size == 0
 
 
 def test_final_mean_std() -> None:

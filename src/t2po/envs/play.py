@@ -29,8 +29,11 @@ def play(
         expert = family.make_expert(env.unwrapped)
         print_fn(family.instructions)
         print_fn(f"Type an action, {HINT!r} for the expert's move, or {QUIT!r}.\n")
+        if info.get("task"):
+            print_fn(f"Task: {info['task']}")
         print_fn(obs["text"])
         admissible = info.get("admissible_actions")
+        _show_actions(family.list_admissible, admissible, print_fn)
         total = 0.0
         while True:
             try:
@@ -50,12 +53,24 @@ def play(
                 continue
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
+            if info.get("action_is_valid") is False and info.get("error"):
+                print_fn(f"invalid action: {info['error']}")
             print_fn(obs["text"])
             print_fn(f"reward {float(reward):+.2f}  total {total:+.2f}")
             admissible = info.get("admissible_actions", admissible)
+            done = bool(terminated or truncated)
+            _show_actions(family.list_admissible and not done, admissible, print_fn)
             if terminated or truncated:
                 print_fn("You won!" if info.get("won") else "Episode over.")
                 break
         return total
     finally:
         env.close()
+
+
+def _show_actions(
+    show: bool, admissible: list[str] | None, print_fn: Callable[[str], None]
+) -> None:
+    """List the page's actions for families that show them to the agent (e.g. shop clicks)."""
+    if show and admissible:
+        print_fn(f"Actions: {', '.join(admissible)}")

@@ -1,4 +1,4 @@
-"""Telemetry: metric loggers, rollout metrics, transcripts, progress bars and plots.
+"""Telemetry: metric loggers, rollout metrics, transcripts, progress bars, plots, reports.
 
 Presentation only (style habit 3): nothing here changes what training computes. Plotting
 imports matplotlib lazily, so importing this package stays cheap.
@@ -8,6 +8,7 @@ from t2po.telemetry.loggers import (
     DEFAULT_CONSOLE_COLUMNS,
     LOGGERS,
     ConsoleTableLogger,
+    EpisodeLogger,
     JsonlLogger,
     LoggerFactory,
     MetricsLogger,
@@ -21,6 +22,7 @@ from t2po.telemetry.metrics import mean_std, rollout_metrics, safe_mean, task_ty
 from t2po.telemetry.plots import (
     Band,
     final_mean_std,
+    interpolated_band,
     markdown_table,
     plot_grid,
     plot_metric,
@@ -41,6 +43,7 @@ __all__ = [
     "LOGGERS",
     "Band",
     "ConsoleTableLogger",
+    "EpisodeLogger",
     "JsonlLogger",
     "LineProgress",
     "LoggerFactory",
@@ -51,6 +54,7 @@ __all__ = [
     "episode_record",
     "final_mean_std",
     "forced_spans",
+    "interpolated_band",
     "make_logger",
     "make_loggers",
     "markdown_table",

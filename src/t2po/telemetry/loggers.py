@@ -4,8 +4,12 @@ A logger is anything with ``log(step, metrics)`` and ``close()`` (:class:`Metric
 Three ship here: :class:`JsonlLogger` (the run folder's ``metrics.jsonl``, the source the
 plots and reports read), :class:`ConsoleTableLogger` (a compact aligned table for the
 terminal), and :class:`MultiLogger` (fans one call out to several). Loggers are made by name
-through :data:`LOGGERS` / :func:`make_logger`; other backends (MLflow) add themselves with
-:func:`register_logger`.
+through :data:`LOGGERS` / :func:`make_logger`; other backends add themselves with
+:func:`register_logger`, as ``mlflow`` does below (its module, and MLflow itself, are only
+imported when a run asks for it).
+
+A logger may also take whole episodes: ``log_episodes(step, episodes)`` with transcript
+records (:class:`EpisodeLogger`, optional; MLflow turns them into traces).
 
 Telemetry must never kill training: :class:`MultiLogger` catches a failing logger, warns
 once for it, and keeps calling the others.
@@ -27,6 +31,7 @@ __all__ = [
     "DEFAULT_CONSOLE_COLUMNS",
     "LOGGERS",
     "ConsoleTableLogger",
+    "EpisodeLogger",
     "JsonlLogger",
     "LoggerFactory",
     "MetricsLogger",
@@ -48,6 +53,15 @@ class MetricsLogger(Protocol):
 
     def close(self) -> None:
         """Flush and release resources; ``log`` is not called afterwards."""
+        ...
+
+
+@runtime_checkable
+class EpisodeLogger(Protocol):
+    """Optional extra for a logger that records sampled episodes (e.g. as traces)."""
+
+    def log_episodes(self, step: int, episodes: Sequence[Mapping[str, Any]]) -> None:
+        """Record the episode dicts of iteration ``step`` (the transcript line schema)."""
         ...
 
 
@@ -242,6 +256,16 @@ class MultiLogger:
             except Exception as err:  # telemetry must never kill training
                 self._warn(i, "log", err)
 
+    def log_episodes(self, step: int, episodes: Sequence[Mapping[str, Any]]) -> None:
+        """Hand episode records to the loggers that take them (:class:`EpisodeLogger`)."""
+        for i, logger in enumerate(self.loggers):
+            if not isinstance(logger, EpisodeLogger):
+                continue
+            try:
+                logger.log_episodes(step, episodes)
+            except Exception as err:  # telemetry must never kill training
+                self._warn(i, "log_episodes", err)
+
     def close(self) -> None:
         for i, logger in enumerate(self.loggers):
             try:
@@ -285,6 +309,16 @@ LOGGERS: dict[str, LoggerFactory] = {
 def register_logger(name: str, factory: LoggerFactory) -> None:
     """Add a logger backend (e.g. ``mlflow``) under ``name``; re-registering replaces it."""
     LOGGERS[name] = factory
+
+
+def _make_mlflow(run_dir: Path, **kwargs: Any) -> MetricsLogger:
+    # Imported on use: MLflow is an optional extra and slow to import.
+    from t2po.telemetry.mlflow_logger import MlflowLogger
+
+    return MlflowLogger(run_dir, **kwargs)
+
+
+register_logger("mlflow", _make_mlflow)
 
 
 def make_logger(name: str, run_dir: str | os.PathLike[str], **kwargs: Any) -> MetricsLogger:

@@ -8,6 +8,9 @@ Names are stable and namespaced (style habit 9) so runs, plots and reports line 
 - ``rollout/turns``: mean turns per episode.
 - ``rollout/tokens``: mean generated (response) tokens per episode.
 - ``rollout/tokens_per_turn``: total response tokens / total turns.
+- ``rollout/env_steps``: turns (environment steps) summed over the episodes; summed over
+  iterations it is the sample-efficiency x axis of ``t2po report``.
+- ``rollout/tokens_total``: generated (response) tokens summed over the episodes.
 - ``rollout/invalid_rate``: fraction of turns with ``action_valid`` False.
 - ``rollout/stop/<reason>``: fraction of episodes that ended with each ``StopReason``
   present (an episode with no stop reason counts in none of them).
@@ -20,6 +23,9 @@ Names are stable and namespaced (style habit 9) so runs, plots and reports line 
 - ``tds/dphi_mean``: mean ``|Φ_k − Φ_{k−1}|`` over consecutive turns of the same episode.
 - ``env/<family>/<task_type>/success``: success per task type, from
   ``trajectory.info["task_type"]``, when a ``family`` is given.
+- ``env/<family>/score``: mean task score (``trajectory.info["score"]``, e.g. WebShop's score
+  in [0, 1]; an episode without one counts 0), when a ``family`` is given and some episode
+  reports a score.
 
 Empty input: no episodes gives ``{}`` (nothing to report, and no NaN for a logger to choke
 on). With episodes but an empty denominator (no turns, no turn past the first, no pair of
@@ -34,7 +40,7 @@ from collections.abc import Iterable, Sequence
 
 from t2po.types import Trajectory, TrajectoryGroup
 
-__all__ = ["mean_std", "rollout_metrics", "safe_mean", "task_type_success"]
+__all__ = ["mean_std", "rollout_metrics", "safe_mean", "task_score", "task_type_success"]
 
 
 def safe_mean(values: Iterable[float]) -> float:
@@ -86,6 +92,19 @@ def task_type_success(episodes: Sequence[Trajectory], family: str) -> dict[str, 
     }
 
 
+def task_score(episodes: Sequence[Trajectory], family: str) -> dict[str, float]:
+    """``env/<family>/score`` when any episode reports ``info["score"]`` (else no key)."""
+    scores = [traj.info.get("score") for traj in episodes]
+    if not any(isinstance(v, int | float) and not isinstance(v, bool) for v in scores):
+        return {}
+    return {
+        f"env/{family}/score": safe_mean(
+            float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
+            for v in scores
+        )
+    }
+
+
 def rollout_metrics(
     groups: Sequence[TrajectoryGroup], family: str | None = None
 ) -> dict[str, float]:
@@ -108,6 +127,8 @@ def rollout_metrics(
             sum(len(turn.response_token_ids) for turn in t.turns) for t in episodes
         ),
         "rollout/tokens_per_turn": safe_mean(len(turn.response_token_ids) for turn in turns),
+        "rollout/env_steps": float(len(turns)),
+        "rollout/tokens_total": float(sum(len(turn.response_token_ids) for turn in turns)),
         "rollout/invalid_rate": safe_mean(0.0 if turn.action_valid else 1.0 for turn in turns),
     }
 
@@ -132,4 +153,5 @@ def rollout_metrics(
 
     if family is not None:
         metrics.update(task_type_success(episodes, family))
+        metrics.update(task_score(episodes, family))
     return metrics

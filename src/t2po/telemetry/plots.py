@@ -4,6 +4,8 @@ A *run* here is a label (``"t2po"``, ``"gigpo"``) mapped to several seeds, each 
 of metric rows as written by :class:`~t2po.telemetry.loggers.JsonlLogger`. Curves show the
 mean across seeds with a shaded ±1 std band (population std, the spread of exactly these
 seeds); the arithmetic is in :func:`seed_band`, separate from drawing so it can be tested.
+Against a per-seed x such as cumulative env steps or tokens, seeds never share x values, so
+:func:`interpolated_band` first puts every seed on one grid (``interpolate=True``).
 
 Figures are drawn on matplotlib's Agg canvas directly (no ``pyplot``), so plotting works
 headless and never changes the process-wide backend.
@@ -33,6 +35,7 @@ __all__ = [
     "Rows",
     "Runs",
     "final_mean_std",
+    "interpolated_band",
     "markdown_table",
     "plot_grid",
     "plot_metric",
@@ -103,6 +106,44 @@ def seed_band(seeds: Sequence[Rows], key: str, x_key: str = "step") -> Band:
     )
 
 
+def _xy(rows: Rows, key: str, x_key: str) -> tuple[list[float], list[float]]:
+    """One seed's finite ``(x, key)`` pairs sorted by x; a repeated x keeps its last value."""
+    seen: dict[float, float] = {}
+    for row in rows:
+        x = _number(row.get(x_key))
+        y = _number(row.get(key))
+        if x is not None and y is not None:
+            seen[x] = y
+    xs = sorted(seen)
+    return xs, [seen[x] for x in xs]
+
+
+def interpolated_band(seeds: Sequence[Rows], key: str, x_key: str, points: int = 50) -> Band:
+    """Mean ± std of ``key`` across seeds on a shared grid of ``x_key`` values.
+
+    Each seed is linearly interpolated (``numpy.interp``) at ``points`` evenly spaced x
+    values over the range *every* seed covers, so no seed is extrapolated. A single seed
+    keeps its own x values. Empty arrays when no seed has the key or the ranges do not
+    overlap.
+    """
+    curves = [xy for rows in seeds if len((xy := _xy(rows, key, x_key))[0]) > 0]
+    if len(curves) <= 1:
+        return seed_band(seeds, key, x_key)
+    lo = max(xs[0] for xs, _ in curves)
+    hi = min(xs[-1] for xs, _ in curves)
+    empty = np.array([], dtype=np.float64)
+    if lo > hi:
+        return Band(empty, empty, empty, np.array([], dtype=np.int64))
+    grid_X = np.linspace(lo, hi, points) if hi > lo else np.array([lo])
+    values_S_X = np.stack([np.interp(grid_X, xs, ys) for xs, ys in curves])
+    return Band(
+        x_X=grid_X.astype(np.float64),
+        mean_X=values_S_X.mean(axis=0),
+        std_X=values_S_X.std(axis=0),  # population std, as in seed_band
+        n_X=np.full(grid_X.shape, len(curves), dtype=np.int64),
+    )
+
+
 def final_mean_std(
     seeds: Sequence[Rows], key: str, last_n: int = 1, x_key: str = "step"
 ) -> tuple[float, float]:
@@ -125,9 +166,11 @@ def final_mean_std(
     return mean_std(finals)
 
 
-def _draw(ax: Axes, runs: Runs, key: str, x_key: str, title: str | None) -> None:
+def _draw(
+    ax: Axes, runs: Runs, key: str, x_key: str, title: str | None, interpolate: bool = False
+) -> None:
     for label, seeds in runs.items():
-        band = seed_band(seeds, key, x_key)
+        band = interpolated_band(seeds, key, x_key) if interpolate else seed_band(seeds, key, x_key)
         if band.x_X.size == 0:
             continue
         (line,) = ax.plot(band.x_X, band.mean_X, label=f"{label} (n={len(seeds)})")
@@ -160,12 +203,16 @@ def plot_metric(
     out_png: str | os.PathLike[str],
     x_key: str = "step",
     title: str | None = None,
+    interpolate: bool = False,
 ) -> Path:
-    """One metric, one curve per run label (mean across seeds, shaded ±1 std); returns path."""
+    """One metric, one curve per run label (mean across seeds, shaded ±1 std); returns path.
+
+    ``interpolate=True`` aligns seeds with :func:`interpolated_band` (per-seed x values).
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.0, 4.0))
-    _draw(fig.add_subplot(1, 1, 1), runs, key, x_key, title)
+    _draw(fig.add_subplot(1, 1, 1), runs, key, x_key, title, interpolate)
     return _save(fig, out_png)
 
 
@@ -176,6 +223,7 @@ def plot_grid(
     x_key: str = "step",
     ncols: int = 3,
     title: str | None = None,
+    interpolate: bool = False,
 ) -> Path:
     """Several metrics in a grid of subplots (same curves as :func:`plot_metric`)."""
     from matplotlib.figure import Figure
@@ -186,7 +234,7 @@ def plot_grid(
     nrows = math.ceil(len(keys) / ncols)
     fig = Figure(figsize=(4.5 * ncols, 3.5 * nrows))
     for i, key in enumerate(keys):
-        _draw(fig.add_subplot(nrows, ncols, i + 1), runs, key, x_key, None)
+        _draw(fig.add_subplot(nrows, ncols, i + 1), runs, key, x_key, None, interpolate)
     if title:
         fig.suptitle(title)
     return _save(fig, out_png)

@@ -148,6 +148,19 @@ class TranscriptWriter:
         """Drop the episodes of iterations after ``iteration``; returns how many."""
         return truncate_jsonl(self.path, iteration, key="iteration")
 
+    def records(
+        self,
+        iteration: int,
+        groups: Sequence[TrajectoryGroup],
+        split: str = "train",
+        max_episodes: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The episode dicts :meth:`write` would append (for other consumers, e.g. traces)."""
+        return [
+            episode_record(traj, iteration, split, gi, mi, self.decode, self.include_prompt)
+            for gi, mi, traj in _select(groups, max_episodes)
+        ]
+
     def write(
         self,
         iteration: int,
@@ -156,14 +169,17 @@ class TranscriptWriter:
         max_episodes: int | None = None,
     ) -> int:
         """Append the episodes of ``groups`` (at most ``max_episodes``); returns the count."""
-        selected = _select(groups, max_episodes)
+        return self.write_records(self.records(iteration, groups, split, max_episodes))
+
+    def write_records(self, records: Sequence[Mapping[str, Any]]) -> int:
+        """Append already built episode dicts; returns the count."""
         lines = [
             json.dumps(
-                episode_record(traj, iteration, split, gi, mi, self.decode, self.include_prompt),
+                record,
                 default=str,  # env info may hold enums, paths, numpy scalars
                 ensure_ascii=False,
             )
-            for gi, mi, traj in selected
+            for record in records
         ]
         # One open per call: nothing is held open between iterations, and each call's lines
         # land together.

@@ -337,7 +337,9 @@ class Trainer:
         self.loggers.log(step, metrics)
         n = self.cfg.log.transcripts_per_iter
         if n != 0:
-            self.transcripts.write(step, groups, split="train", max_episodes=None if n < 0 else n)
+            episodes = self.transcripts.records(step, groups, "train", None if n < 0 else n)
+            self.transcripts.write_records(episodes)
+            self.loggers.log_episodes(step, episodes)  # e.g. MLflow traces of the same episodes
 
     @staticmethod
     def _due(step: int, every: int) -> bool:

@@ -1,0 +1,44 @@
+"""Build the sampler a config asks for: the local model (``hf``) or an API endpoint (``api``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from t2po.config import Config
+from t2po.inference.base import Sampler
+
+
+def servable_model_path(path: str) -> str:
+    """A training checkpoint (``.../checkpoints/iter_000010``) holds its model in ``model/``;
+    any other path or name ('tiny', an HF folder) is returned as is."""
+    inner = Path(path).expanduser() / "model"
+    return str(inner) if (inner / "config.json").is_file() else path
+
+
+def load_hf_sampler(
+    path: str, *, device: str = "cpu", dtype: str = "float32", seed: int = 0
+) -> Sampler:
+    """An :class:`~t2po.inference.hf.HFSampler` over 'tiny', an HF folder or a checkpoint."""
+    from t2po.inference.hf import HFSampler
+    from t2po.models.loading import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(
+        servable_model_path(path), device=device, dtype=dtype
+    )
+    return HFSampler(model, tokenizer, device=device, seed=seed)
+
+
+def make_sampler(cfg: Config) -> Sampler:
+    """``model.sampler``: 'hf' loads ``model.path``; 'api' connects to ``api.base_url``."""
+    if cfg.model.sampler == "api":
+        from t2po.inference.openai_compat import OpenAICompatSampler, api_settings_from_config
+
+        return OpenAICompatSampler(api_settings_from_config(cfg.api))
+    return load_hf_sampler(
+        cfg.model.path, device=cfg.model.device, dtype=cfg.model.dtype, seed=cfg.seed
+    )
+
+
+def provides_token_signals(sampler: Sampler) -> bool:
+    """False for samplers that cannot give per-token log-probs and ``M_t`` (remote APIs)."""
+    return bool(getattr(sampler, "provides_token_signals", True))

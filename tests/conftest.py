@@ -1,0 +1,143 @@
+"""Shared fixtures: a scripted OpenAI-compatible server on 127.0.0.1 (stdlib only).
+
+``scripted_openai`` answers ``POST /v1/chat/completions`` like a chat API that plays
+Sokoban badly but validly, after injecting the faults a test queues: HTTP 429 with
+``Retry-After``, 5xx, stalls longer than the client's timeout, or an outage after N
+answers. It records every request (body and Authorization header) so tests can count them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+
+@dataclass
+class Fault:
+    """One injected failure: ``status`` (429, 500, ...) with headers, or a ``stall`` in s."""
+
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    stall: float = 0.0
+
+
+def default_answer(body: dict[str, Any]) -> str:
+    """A well-formed Sokoban answer without the stop string (servers strip it)."""
+    return "<think>push toward the target</think>\n<action>up"
+
+
+@dataclass
+class ScriptedOpenAI:
+    url: str = ""
+    faults: deque[Fault] = field(default_factory=deque)
+    answer: Callable[[dict[str, Any]], str] = default_answer
+    fail_after: int | None = None  # answer this many requests, then 503 for every later one
+    delay: float = 0.0  # seconds each answer takes (to observe concurrency)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    auth_headers: list[str] = field(default_factory=list)
+    answered: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handle(self, body: dict[str, Any], auth: str) -> tuple[int, dict[str, str], dict | None]:
+        with self.lock:
+            self.requests.append(body)
+            self.auth_headers.append(auth)
+            fault = self.faults.popleft() if self.faults else None
+            down = self.fail_after is not None and self.answered >= self.fail_after
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if fault is not None and fault.stall:
+                time.sleep(fault.stall)
+            if fault is not None and fault.status:
+                return fault.status, fault.headers, _error(f"injected {fault.status}")
+            if down:
+                return 503, {}, _error("the endpoint is down")
+            if self.delay:
+                time.sleep(self.delay)
+            content = self.answer(body)
+            with self.lock:
+                self.answered += 1
+            prompt_chars = sum(len(str(m.get("content", ""))) for m in body["messages"])
+            return (
+                200,
+                {},
+                {
+                    "id": f"chatcmpl-{len(self.requests)}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model"),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": content},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": prompt_chars // 4,
+                        "completion_tokens": len(content) // 4,
+                        "total_tokens": prompt_chars // 4 + len(content) // 4,
+                    },
+                },
+            )
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def _error(message: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "server_error", "code": None}}
+
+
+def _handler(state: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, headers, payload = state.handle(
+                json.loads(raw), self.headers.get("Authorization", "")
+            )
+            data = json.dumps(payload).encode()
+            try:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up on a stalled request
+
+    return Handler
+
+
+@pytest.fixture
+def scripted_openai() -> Iterator[ScriptedOpenAI]:
+    state = ScriptedOpenAI()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
