@@ -47,3 +47,27 @@ def test_play_with_scripted_input(monkeypatch, capsys):
     assert main(["play", "sokoban", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     assert "hint:" in out and "total reward" in out
+
+
+def test_overrides_may_follow_flags_and_stray_arguments_are_errors(capsys):
+    import pytest
+
+    from t2po.cli import build_parser, main
+
+    with pytest.raises(SystemExit):
+        main(["config", "--describe", "--bogus"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    parser = build_parser()
+    argv = ["config", "configs/quickstart.yaml", "--describe", "seed=3"]
+    assert parser.parse_known_args(argv)[1] == ["seed=3"]  # argparse alone leaves it over
+    assert main(["config", "configs/quickstart.yaml", "--describe", "seed=3"]) == 0
+    assert main(["config", "configs/quickstart.yaml", "seed=3"]) == 0
+    assert "seed: 3" in capsys.readouterr().out
+
+
+def test_train_refuses_an_api_sampler(capsys):
+    from t2po.cli import main
+
+    code = main(["train", "model.sampler=api", "api.model=gpt-x", "run_dir=/nonexistent/x"])
+    assert code == 2
+    assert "model.sampler=hf" in capsys.readouterr().err

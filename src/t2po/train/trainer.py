@@ -48,6 +48,12 @@ class Trainer:
     """Owns the model, optimizer, sampler and run folder of one training run."""
 
     def __init__(self, cfg: Config) -> None:
+        if cfg.model.sampler != "hf":
+            # A remote API gives no gradients and no per-token log-probs to train on.
+            raise ValueError(
+                f"training needs a local model (model.sampler=hf), not {cfg.model.sampler!r}; "
+                "use `t2po eval` for API models"
+            )
         self.cfg = cfg
         self.run_dir = Path(cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -150,6 +156,13 @@ class Trainer:
 
     def fit(self) -> list[dict[str, float]]:
         """Run the remaining iterations; returns each iteration's metrics."""
+        try:
+            return self._iterate()
+        finally:
+            # Also on a crash: trackers flush and mark the run ended; checkpoints are on disk.
+            self.loggers.close()
+
+    def _iterate(self) -> list[dict[str, float]]:
         cfg = self.cfg
         history = []
         if self.start_iteration == 0 and cfg.train.eval_tasks > 0:
@@ -190,7 +203,6 @@ class Trainer:
                     modules=self._extra_modules(),
                 )
             history.append(metrics)
-        self.loggers.close()
         return history
 
     def collect(self, iteration: int) -> list[TrajectoryGroup]:
