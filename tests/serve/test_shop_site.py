@@ -166,10 +166,11 @@ def test_headless_chromium_shops_and_reads_the_score(server):
                 name, arg = split_action(action)
                 if name == "search":
                     page.fill("#search_input", arg)
-                    page.click("#search_button")
+                    selector = "#search_button"
                 else:
-                    page.click(f'button[name="click"][value="{arg}"]')
-                page.wait_for_load_state()
+                    selector = f'button[name="click"][value="{arg}"]'
+                with page.expect_navigation():  # post, redirect, then the new page loads
+                    page.click(selector)
                 assert page.locator("#error").count() == 0, action
             score = float(page.inner_text("#score"))
             parts = {k: float(page.inner_text(f"#{k}")) for k in ("r_type", "r_att", "r_price")}

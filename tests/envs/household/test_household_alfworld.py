@@ -141,3 +141,33 @@ def test_official_data_tree_plays_through_the_same_env(tmp_path) -> None:
             env.reset(seed=0, options={"split": "train"})
     finally:
         env.close()
+
+
+def test_slicing_and_examining_play_the_same(real: AlfworldEngine) -> None:
+    """Slicing is no task's goal, but the command exists in ALFWorld; its text must match."""
+    foods = {"Apple", "Bread", "Potato", "Tomato", "Lettuce"}
+    for seed in range(400):
+        task = generate_task("train", seed)
+        knives = [o.name for o in task.objects if o.type_name in {"Knife", "ButterKnife"}]
+        food = [o.name for o in task.objects if o.type_name in foods]
+        if knives and food:
+            break
+    else:
+        pytest.fail("no generated kitchen with a knife and food")
+    start = dict(task.start)
+    knife, item = knives[0], food[0]
+    replay(
+        task,
+        [
+            f"go to {start[knife]}",
+            f"open {start[knife]}",
+            f"take {knife} from {start[knife]}",
+            f"go to {start[item]}",
+            f"open {start[item]}",
+            f"slice {item} with {knife}",
+            f"move {knife} to {start[item]}",
+            f"take {item} from {start[item]}",
+            f"examine {item}",
+        ],
+        real,
+    )

@@ -75,7 +75,13 @@ def make_engine(name: str) -> Engine:
 
 
 class HouseholdEnv(Env[dict[str, Any], str]):
-    """Find, change and place household objects; text observations and text actions."""
+    """Find, change and place household objects; text observations and text actions.
+
+    Keyword arguments (``env.kwargs`` in a config): ``engine`` ("native" | "alfworld"),
+    ``task_types`` (ALFWorld task type names, a list or "a,b"; None or [] = all six),
+    ``max_steps`` (steps before truncation; ALFWorld runs use 50), ``games``
+    ("generated" | "official") and ``data_dir`` (the folder holding ``json_2.1.1``).
+    """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 

@@ -13,7 +13,13 @@ from __future__ import annotations
 import random
 
 from t2po.envs.shop.catalog import Catalog, Goal, Product
-from t2po.envs.shop.vocab import ATTRIBUTE_JOINS, OPENINGS, OPTION_PHRASES, PRICE_PHRASES
+from t2po.envs.shop.vocab import (
+    ATTRIBUTE_JOINS,
+    OPENINGS,
+    OPTION_PHRASES,
+    PRICE_PHRASES,
+    UNCOUNTABLE_TYPES,
+)
 
 PRICE_STEPS = [10.0 * i for i in range(1, 100)]  # WebShop's PRICE_RANGE
 NO_PRICE_BOUND = 1_000_000.0
@@ -32,8 +38,8 @@ def is_plural(ptype: str) -> bool:
 
 
 def with_article(ptype: str) -> str:
-    """ "a hair extension", "an office chair", but "running shoes" (plural types take none)."""
-    if is_plural(ptype):
+    """ "a hair extension", "an office chair", but "running shoes" and "olive oil"."""
+    if is_plural(ptype) or ptype in UNCOUNTABLE_TYPES:
         return ptype
     return f"{'an' if ptype[:1] in 'aeiou' else 'a'} {ptype}"
 

@@ -396,6 +396,11 @@ CATEGORIES: tuple[Category, ...] = (
 )
 # fmt: on
 
+# Types read without an article ("i need olive oil"); "is" still agrees with them.
+UNCOUNTABLE_TYPES = frozenset(
+    {"ground coffee", "herbal tea", "trail mix", "olive oil", "dark chocolate", "shampoo"}
+)
+
 # Made-up brand names: proper nouns in titles, like WebShop's Amazon brands.
 BRANDS: tuple[str, ...] = (
     "Lumora",
