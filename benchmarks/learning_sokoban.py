@@ -91,6 +91,38 @@ def train_one(args: argparse.Namespace, work: Path, method: str, seed: int) -> l
     return read_metrics_jsonl(run_dir / "metrics.jsonl")
 
 
+def train_pool(args: argparse.Namespace, work: Path, method: str) -> list[dict]:
+    """Does the update learn what it sees? RL on a fixed pool of rooms, success on that pool.
+
+    Every iteration replays the same ``--pool-size`` rooms (8 rollouts each), so training
+    success measures improvement on those rooms directly, without the room-to-room noise of
+    fresh tasks. Held-out success is still validated at the end (it may drop: overfitting).
+    """
+    run_dir = work / f"pool_{method}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    overrides = base_config(args, work) + METHODS[method]
+    overrides += [
+        f"rollout.task_pool={args.pool_size}",
+        f"rollout.tasks_per_iter={args.pool_size}",
+        f"optim.lr={args.pool_lr}",
+        f"train.iterations={args.pool_iterations}",
+        f"train.eval_every={args.pool_iterations}",
+        f"run_dir={run_dir}",
+    ]
+    Trainer(load_config(args.config, overrides)).fit()
+    return read_metrics_jsonl(run_dir / "metrics.jsonl")
+
+
+def pool_summary(rows: list[dict]) -> dict[str, float]:
+    """Train success on the pool: mean of the first and of the last three iterations."""
+    success = [r["rollout/success"] for r in rows if "rollout/success" in r]
+    return {
+        "pool_success_first3": statistics.mean(success[:3]),
+        "pool_success_last3": statistics.mean(success[-3:]),
+        "heldout_success_end": rows[-1].get("val/success", float("nan")),
+    }
+
+
 def _mean_of(rows: list[dict], key: str) -> float:
     """Mean of ``key`` over the iterations that have it (step 0 holds validation only)."""
     return statistics.mean(r[key] for r in rows if key in r)
@@ -114,6 +146,9 @@ def main() -> None:
     parser.add_argument("--memory-window", type=int, default=0)
     parser.add_argument("--rft-episodes", type=int, default=400)
     parser.add_argument("--rft-epochs", type=int, default=0, help="0 = the preset's")
+    parser.add_argument("--pool-iterations", type=int, default=20, help="0 skips the pool arm")
+    parser.add_argument("--pool-size", type=int, default=8)
+    parser.add_argument("--pool-lr", type=float, default=1e-4)
     parser.add_argument("--work", default=str(ROOT / "results" / "learning_sokoban_runs"))
     parser.add_argument("--out", default=str(ROOT / "results" / "learning_sokoban.json"))
     parser.add_argument("--quick", action="store_true", help="tiny sizes to check the script")
@@ -124,6 +159,7 @@ def main() -> None:
     if args.quick:
         args.seeds, args.iterations, args.eval_every, args.eval_tasks = 1, 2, 2, 4
         args.rft_episodes, args.rft_epochs = 16, 1
+        args.pool_iterations, args.pool_size = 2, 2
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -135,6 +171,11 @@ def main() -> None:
     for seed in range(args.seeds):
         for method in METHODS:
             runs[method].append(train_one(args, work, method, seed))
+
+    pool: dict[str, dict[str, float]] = {}
+    if args.pool_iterations:
+        for method in METHODS:
+            pool[method] = pool_summary(train_pool(args, work, method))
 
     table = []
     summary: dict[str, Any] = {}
@@ -171,6 +212,22 @@ def main() -> None:
     print()
     print(f"cold start held-out success: {cold_success:.3f}")
     print(markdown_table(table, columns))
+    if pool:
+        print(
+            f"\nfixed pool of {args.pool_size} rooms, {args.pool_iterations} iterations, "
+            f"lr {args.pool_lr:g} (train success on the pool, first 3 vs last 3 iterations):"
+        )
+        print(
+            markdown_table(
+                [{"method": m, **v} for m, v in pool.items()],
+                [
+                    ("method", "method", "s"),
+                    ("pool_success_first3", "pool success, first 3", ".3f"),
+                    ("pool_success_last3", "pool success, last 3", ".3f"),
+                    ("heldout_success_end", "held-out success at the end", ".3f"),
+                ],
+            )
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     png = plot_grid(
@@ -184,6 +241,7 @@ def main() -> None:
         "args": vars(args),
         "cold_start": {"seconds": cold_seconds, "val_success": cold_success},
         "methods": summary,
+        "fixed_pool": pool,
         "runs": runs,
         "plot": str(png),
         "wall_s": time.perf_counter() - t0,
@@ -194,6 +252,11 @@ def main() -> None:
         f"RESULT learning_sokoban cold_start={cold_success:.3f} "
         f"gigpo={summary['gigpo']['final_val_success_mean']:.3f} "
         f"t2po={summary['t2po']['final_val_success_mean']:.3f}"
+        + "".join(
+            f" pool_{m}_first={v['pool_success_first3']:.3f}"
+            f" pool_{m}_last={v['pool_success_last3']:.3f}"
+            for m, v in pool.items()
+        )
     )
 
 

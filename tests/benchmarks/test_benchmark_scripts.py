@@ -116,8 +116,10 @@ def test_learning_sokoban_quick(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     values = _parse_result(proc.stdout.strip().splitlines()[-1], "learning_sokoban")
-    assert set(values) == {"cold_start", "gigpo", "t2po"}
+    pool_keys = {f"pool_{m}_{end}" for m in ("gigpo", "t2po") for end in ("first", "last")}
+    assert set(values) == {"cold_start", "gigpo", "t2po"} | pool_keys
     assert all(0.0 <= v <= 1.0 for v in values.values())
     payload = json.loads(out.read_text())
+    assert set(payload["fixed_pool"]) == {"gigpo", "t2po"}
     assert payload["cold_start"]["val_success"] == pytest.approx(values["cold_start"], abs=1e-3)
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

