@@ -123,3 +123,37 @@ def test_learning_sokoban_quick(tmp_path: Path) -> None:
     assert set(payload["fixed_pool"]) == {"gigpo", "t2po"}
     assert payload["cold_start"]["val_success"] == pytest.approx(values["cold_start"], abs=1e-3)
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "keys"),
+    [
+        ("learning_household", {"cold_start", "gigpo", "t2po"}),
+        (
+            "learning_shop",
+            {"cold_start", "gigpo", "t2po", "cold_start_score", "gigpo_score", "t2po_score"},
+        ),
+    ],
+)
+def test_family_learning_study_quick(tmp_path: Path, name: str, keys: set[str]) -> None:
+    out = tmp_path / f"{name}.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    cmd = [sys.executable, str(BENCHMARKS / f"{name}.py"), "--quick"]
+    proc = subprocess.run(
+        [*cmd, "--out", str(out), "--work", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    values = _parse_result(proc.stdout.strip().splitlines()[-1], name)
+    assert set(values) == keys
+    assert all(0.0 <= v <= 1.0 for v in values.values())
+    payload = json.loads(out.read_text())
+    assert payload["methods"]["cold_start"]["success"] == pytest.approx(
+        values["cold_start"], abs=1e-3
+    )
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

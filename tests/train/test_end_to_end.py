@@ -69,6 +69,8 @@ def test_two_iterations_train_and_write(tmp_path):
     rows = metrics(run)
     assert [r["step"] for r in rows] == [0, 1, 2]  # step 0: validation before RL
     assert set(rows[0]) >= {"val/success", "step"} and "rollout/success" not in rows[0]
+    # Family metrics reach validation too (per task type; the shop's score likewise).
+    assert any(k.startswith("val/env/sokoban/") and k.endswith("/success") for k in rows[0])
     episodes = [json.loads(x) for x in (run / "transcripts.jsonl").read_text().splitlines()]
     train_eps = [e for e in episodes if e["split"] == "train"]
     assert len(train_eps) == 2 * 2 * 3

@@ -341,8 +341,11 @@ class Trainer:
         )
         self.transcripts.write(step, groups, split="val", max_episodes=4)
         metrics = rollout_metrics(groups, self.family.name)
+        # rollout/success -> val/success; family metrics keep their path: val/env/shop/score.
         return {
-            f"val/{k.split('/', 1)[1]}": v for k, v in metrics.items() if k.startswith("rollout/")
+            f"val/{k.removeprefix('rollout/')}": v
+            for k, v in metrics.items()
+            if k.startswith(("rollout/", "env/"))
         }
 
     def log(self, step: int, metrics: dict[str, Any], groups: list[TrajectoryGroup]) -> None:

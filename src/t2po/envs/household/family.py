@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from t2po.envs.base import TaskFamily
+from t2po.envs.corpus import expert_turn_texts
 from t2po.envs.household.env import HouseholdEnv
 from t2po.envs.household.expert import HouseholdExpert
 from t2po.envs.household.generator import SPLITS
-from t2po.rollout.parsing import format_response
 
 ENV_ID = "t2po/Household-v0"
 MAX_ACTION_CHARS = 120
@@ -51,29 +51,20 @@ def make_expert(env: Any) -> HouseholdExpert:
 def corpus(n: int) -> Iterator[str]:
     """``n`` texts for tokenizer training: instructions, observations, expert responses.
 
-    Deterministic: expert episodes on train seeds 0, 1, 2, ... Each expert turn gives
-    ``observation + admissible actions + response``; the instructions come every 25 texts.
+    Expert episodes on train seeds 0, 1, 2, ...; each expert turn gives ``task + observation
+    + admissible actions + response`` (see :func:`t2po.envs.corpus.expert_turn_texts`).
     """
-    produced = 0
-    seed = 0
     env = HouseholdEnv()
-    while produced < n:
+
+    def start(seed: int) -> tuple[HouseholdEnv, dict[str, Any], dict[str, Any]]:
         obs, info = env.reset(seed=seed)
-        expert = HouseholdExpert(env)
-        done = False
-        while not done and produced < n:
-            if produced % 25 == 0:
-                yield INSTRUCTIONS
-            else:
-                step = expert.act(obs, info)
-                actions = ", ".join(info["admissible_actions"])
-                response = format_response(step.thought, step.action)
-                prompt = f"Task: {info['task']}\n{obs['text']}\nAdmissible actions: {actions}"
-                yield f"{prompt}\n{response}"
-                obs, _, terminated, truncated, info = env.step(step.action)
-                done = terminated or truncated
-            produced += 1
-        seed += 1
+        return env, obs, info
+
+    def turn_text(obs: dict[str, Any], info: dict[str, Any], response: str) -> str:
+        actions = ", ".join(info["admissible_actions"])
+        return f"Task: {info['task']}\n{obs['text']}\nAdmissible actions: {actions}\n{response}"
+
+    yield from expert_turn_texts(n, INSTRUCTIONS, start, make_expert, turn_text)
     env.close()
 
 

@@ -25,13 +25,10 @@ from t2po.envs.shop.session import (
     ResultRow,
 )
 from t2po.envs.shop.text_view import render_text
+from t2po.rollout.parsing import format_response
 
 CORPUS_PRODUCTS = 300
 MAX_PAGE_CHARS = 400  # keep texts short: the head of a page carries its vocabulary
-
-
-def _response(thought: str, action: str) -> str:
-    return f"<think>{thought}</think><action>{action}</action>"
 
 
 def _results_view(instruction: str, query: str, rows: list[Product]) -> PageView:
@@ -68,14 +65,16 @@ def shop_corpus(n: int) -> Iterator[str]:
         option_steps = [f"choose {v} for {g}." for g, v in goal.options.items()]
         texts = [
             goal.instruction,
-            f"Search\n{_response(f'search the key words: {query}.', f'search[{query}]')}",
+            f"Search\n{format_response(f'search the key words: {query}.', f'search[{query}]')}",
             f"{render_text(results)[:MAX_PAGE_CHARS]}\n"
-            + _response(
+            + format_response(
                 f"{product.asin.lower()} fits {goal.query}: open it.",
                 f"click[{product.asin.lower()}]",
             ),
             f"{render_text(item)[:MAX_PAGE_CHARS]}\n"
-            + _response(" ".join(option_steps) or "all options chosen: buy now.", "click[buy now]"),
+            + format_response(
+                " ".join(option_steps) or "all options chosen: buy now.", "click[buy now]"
+            ),
         ]
         for text in texts[: n - produced]:
             yield text

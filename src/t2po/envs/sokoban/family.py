@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from t2po.envs.base import TaskFamily
+from t2po.envs.corpus import expert_turn_texts
 from t2po.envs.sokoban.env import SokobanEnv
 from t2po.envs.sokoban.expert import SokobanExpert
 from t2po.envs.sokoban.render import LEGEND
@@ -28,11 +29,6 @@ _CORPUS_ROOMS: tuple[dict[str, Any], ...] = (
 )
 
 
-def format_response(thought: str, action: str) -> str:
-    """The strict response format the agent must produce (method.md §6)."""
-    return f"<think>{thought}</think><action>{action}</action>"
-
-
 def make_expert(env: Any) -> SokobanExpert:
     return SokobanExpert(env)
 
@@ -40,26 +36,22 @@ def make_expert(env: Any) -> SokobanExpert:
 def corpus(n: int) -> Iterator[str]:
     """``n`` texts for tokenizer training: the instructions, grids and expert responses.
 
-    Deterministic: expert episodes on seeds 0, 1, 2, ... over the room shapes above. Each
-    expert turn gives ``grid + "\\n" + response``; the instructions come every 25 texts.
+    Expert episodes on seeds 0, 1, 2, ... over the room shapes above; each expert turn gives
+    ``grid + "\\n" + response`` (see :func:`t2po.envs.corpus.expert_turn_texts`).
     """
-    produced = 0
-    seed = 0
-    while produced < n:
+
+    def start(seed: int) -> tuple[SokobanEnv, dict[str, Any], dict[str, Any]]:
         env = SokobanEnv(**_CORPUS_ROOMS[seed % len(_CORPUS_ROOMS)])
         obs, info = env.reset(seed=seed)
-        expert = SokobanExpert(env)
-        done = False
-        while not done and produced < n:
-            if produced % 25 == 0:
-                yield INSTRUCTIONS
-            else:
-                step = expert.act(obs, info)
-                yield f"{obs['text']}\n{format_response(step.thought, step.action)}"
-                obs, _, terminated, truncated, info = env.step(step.action)
-                done = terminated or truncated
-            produced += 1
-        seed += 1
+        return env, obs, info
+
+    return expert_turn_texts(
+        n,
+        INSTRUCTIONS,
+        start,
+        make_expert,
+        lambda obs, info, response: f"{obs['text']}\n{response}",
+    )
 
 
 SOKOBAN = TaskFamily(

@@ -1,4 +1,4 @@
-"""shop_search_speed: BM25 search (``bm25s``) of the shop vs a naive per-document BM25 loop.
+"""shop_speed: BM25 search (``bm25s``) of the shop vs a naive per-document BM25 loop.
 
 The shop's goal is p50 <= 5 ms per query over 10,000 products. Queries are the expert's key
 words and the full instruction texts of held-out tasks. Two arms answer the same queries:
@@ -13,10 +13,10 @@ environment's speed (``steps_per_s``: ``env.step`` calls per second while the ex
 
 Usage::
 
-    python benchmarks/shop_search_speed.py           # 10,000 products, 200 queries
-    python benchmarks/shop_search_speed.py --quick   # 2,000 products, 20 queries
+    python benchmarks/shop_speed.py           # 10,000 products, 200 queries
+    python benchmarks/shop_speed.py --quick   # 2,000 products, 20 queries
 
-Last line: ``RESULT shop_search_speed search_p50_ms=<x> search_p99_ms=<x> naive_p50_ms=<x>
+Last line: ``RESULT shop_speed search_p50_ms=<x> search_p99_ms=<x> naive_p50_ms=<x>
 speedup=<x> steps_per_s=<n>``.
 """
 
@@ -35,7 +35,7 @@ from t2po.envs.shop.expert import ShopExpert, key_words
 from t2po.envs.shop.instructions import goal_for
 from t2po.envs.shop.search import SEARCH_RETURN_N, SearchIndex, product_text, tokenize
 
-NAME = "shop_search_speed"
+NAME = "shop_speed"
 DEFAULT_REPEATS = 3
 FULL = {"products": 10_000, "queries": 200, "episodes": 100}
 QUICK = {"products": 2_000, "queries": 20, "episodes": 10}

@@ -1,4 +1,4 @@
-"""``benchmarks/shop_search_speed.py --quick`` keeps the benchmark output contract."""
+"""``benchmarks/shop_speed.py --quick`` keeps the benchmark output contract."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "shop_search_speed.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "shop_speed.py"
 KEYS = ("search_p50_ms", "search_p99_ms", "naive_p50_ms", "speedup", "steps_per_s")
 
 
@@ -28,7 +28,7 @@ def test_quick_run_prints_and_writes_the_same_numbers(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith("RESULT shop_search_speed ")
+    assert last.startswith("RESULT shop_speed ")
     printed = {k: float(v) for k, v in (p.split("=") for p in last.split()[2:])}
     written = json.loads(out.read_text())
     assert set(printed) == set(KEYS) and written["result"] == printed

@@ -1,0 +1,165 @@
+"""The learning-study protocol shared by the household and shop benchmarks.
+
+One shared cold start from the family's expert, then for each RL seed GiGPO and T2PO
+(GiGPO + TTI + TDS) train from it with the same config except the exploration controls
+(``learning_sokoban.METHODS``). The cold-start model and every run's final checkpoint are
+evaluated on the same held-out tasks (the family's held-out split, evaluation sampling);
+success is reported overall and per task type, plus the family's task score where it has one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import _common as common
+from learning_sokoban import METHODS, train_one
+
+from t2po.config import load_config
+from t2po.telemetry.plots import markdown_table, plot_grid
+from t2po.train.coldstart import cold_start_from_config
+from t2po.train.evaluate import evaluate
+
+ROOT = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str  # benchmark name: results file stem and RESULT line
+    family: str  # task family name (metric prefix env/<family>/)
+    preset: str  # configs/<preset>
+    title: str  # plot title
+    memory_window: int = 2
+    type_labels: tuple[tuple[str, str], ...] = ()  # (task type, short column header)
+    has_score: bool = False  # the family logs env/<family>/score
+
+
+def parse_args(study: Study, doc: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--config", default=str(ROOT.parent / "configs" / study.preset))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--eval-tasks", type=int, default=64)
+    parser.add_argument("--memory-window", type=int, default=study.memory_window)
+    parser.add_argument("--rft-episodes", type=int, default=0, help="0 = the preset's")
+    parser.add_argument("--rft-epochs", type=int, default=0, help="0 = the preset's")
+    parser.add_argument("--work", default=str(ROOT / "results" / f"{study.name}_runs"))
+    parser.add_argument("--out", default=str(ROOT / "results" / f"{study.name}.json"))
+    parser.add_argument("--quick", action="store_true", help="tiny sizes to check the script")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep finished runs found in --work (same settings)"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.iterations, args.eval_every, args.eval_tasks = 1, 2, 2, 4
+        args.rft_episodes, args.rft_epochs = 16, 1
+    return args
+
+
+def held_out(config: str, model_path: Path, overrides: list[str], episodes: int) -> dict:
+    """Evaluation summary of the model at ``model_path`` on the family's held-out split."""
+    cfg = load_config(config, [*overrides, f"model.path={model_path}", "log.progress=false"])
+    return evaluate(cfg, episodes=episodes)
+
+
+def per_type(study: Study, summary: dict[str, Any]) -> dict[str, float]:
+    prefix = f"env/{study.family}/"
+    return {
+        key[len(prefix) : -len("/success")]: float(value)
+        for key, value in summary.items()
+        if key.startswith(prefix) and key.endswith("/success")
+    }
+
+
+def score_of(study: Study, summary: dict[str, Any]) -> float:
+    return float(summary.get(f"env/{study.family}/score", float("nan")))
+
+
+def run(study: Study, args: argparse.Namespace) -> None:
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    common_overrides = [f"env.memory_window={args.memory_window}"]
+    rft = [f"rft.episodes={args.rft_episodes}"] if args.rft_episodes else []
+    if args.rft_epochs:
+        rft.append(f"rft.epochs={args.rft_epochs}")
+    cold_dir = work / "cold_start"
+    if (cold_dir / "config.json").is_file():  # reuse: every run of the study starts from it
+        cold_seconds = json.loads((cold_dir / "cold_start.json").read_text())["seconds"]
+    else:
+        cold_cfg = load_config(args.config, common_overrides + rft + ["log.progress=false"])
+        cold_seconds = cold_start_from_config(cold_cfg, cold_dir).seconds
+    cold = held_out(args.config, cold_dir, common_overrides, args.eval_tasks)
+    print(f"cold start: {cold_seconds:.0f}s, held-out success {cold['rollout/success']:.3f}")
+
+    runs: dict[str, list[list[dict]]] = {m: [] for m in METHODS}
+    finals: dict[str, list[dict]] = {m: [] for m in METHODS}
+    for seed in range(args.seeds):
+        for method in METHODS:
+            runs[method].append(train_one(args, work, method, seed))
+            final = work / f"{method}_seed{seed}" / "checkpoints" / f"iter_{args.iterations:06d}"
+            finals[method].append(
+                held_out(args.config, final / "model", common_overrides, args.eval_tasks)
+            )
+
+    cold_row = {"method": "cold start", "success": cold["rollout/success"], **per_type(study, cold)}
+    if study.has_score:
+        cold_row["score"] = score_of(study, cold)
+    table = [cold_row]
+    summary: dict[str, Any] = {"cold_start": {"seconds": cold_seconds, **cold_row}}
+    for method, evals in finals.items():
+        success = [e["rollout/success"] for e in evals]
+        row: dict[str, Any] = {"method": method, "success": statistics.mean(success)}
+        if study.has_score:
+            row["score"] = statistics.mean(score_of(study, e) for e in evals)
+        types_per_eval = [per_type(study, e) for e in evals]
+        for task_type, _ in study.type_labels:
+            values = [types[task_type] for types in types_per_eval if task_type in types]
+            if values:
+                row[task_type] = statistics.mean(values)
+        row["std"] = statistics.stdev(success) if len(success) > 1 else 0.0
+        summary[method] = {**row, "per_seed": success}
+        table.append(row)
+
+    columns = [("method", "method", "s"), ("success", "held-out success", ".3f")]
+    if study.has_score:
+        columns.append(("score", "held-out score", ".3f"))
+    columns += [(t, label, ".2f") for t, label in study.type_labels if any(t in r for r in table)]
+    columns.append(("std", "± std (seeds)", ".3f"))
+    print()
+    print(markdown_table(table, columns))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    png = plot_grid(
+        runs,
+        ["rollout/success", "val/success", "rollout/tokens_per_turn", "rollout/turns"],
+        out.with_suffix(".png"),
+        title=f"{study.title}, tiny model: GiGPO vs T2PO ({args.seeds} seeds)",
+    )
+    result = {
+        "machine": common.machine_info("cpu"),
+        "args": vars(args),
+        "methods": summary,
+        "runs": runs,
+        "plot": str(png),
+        "wall_s": time.perf_counter() - t0,
+    }
+    out.write_text(json.dumps(result, indent=2, default=str))
+    print(f"plot: {png}\njson: {out}")
+    line = (
+        f"RESULT {study.name} cold_start={cold['rollout/success']:.3f} "
+        f"gigpo={summary['gigpo']['success']:.3f} t2po={summary['t2po']['success']:.3f}"
+    )
+    if study.has_score:
+        line += (
+            f" cold_start_score={cold_row['score']:.3f}"
+            f" gigpo_score={summary['gigpo']['score']:.3f}"
+            f" t2po_score={summary['t2po']['score']:.3f}"
+        )
+    print(line)
