@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import _common as common
-from learning_sokoban import METHODS, train_one
+from learning_sokoban import METHODS, add_study_args, shrink_for_quick, train_one
 
 from t2po.config import load_config
 from t2po.telemetry.plots import markdown_table, plot_grid
@@ -41,24 +41,12 @@ class Study:
 
 def parse_args(study: Study, doc: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    parser.add_argument("--config", default=str(ROOT.parent / "configs" / study.preset))
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--eval-every", type=int, default=5)
-    parser.add_argument("--eval-tasks", type=int, default=64)
-    parser.add_argument("--memory-window", type=int, default=study.memory_window)
-    parser.add_argument("--rft-episodes", type=int, default=0, help="0 = the preset's")
-    parser.add_argument("--rft-epochs", type=int, default=0, help="0 = the preset's")
-    parser.add_argument("--work", default=str(ROOT / "results" / f"{study.name}_runs"))
-    parser.add_argument("--out", default=str(ROOT / "results" / f"{study.name}.json"))
-    parser.add_argument("--quick", action="store_true", help="tiny sizes to check the script")
-    parser.add_argument(
-        "--reuse", action="store_true", help="keep finished runs found in --work (same settings)"
+    add_study_args(
+        parser, study.preset, study.name, memory_window=study.memory_window, rft_episodes=0
     )
     args = parser.parse_args()
     if args.quick:
-        args.seeds, args.iterations, args.eval_every, args.eval_tasks = 1, 2, 2, 4
-        args.rft_episodes, args.rft_epochs = 16, 1
+        shrink_for_quick(args)
     return args
 
 

@@ -63,7 +63,9 @@ def base_config(args: argparse.Namespace, work: Path) -> list[str]:
 
 def run_cold_start(args: argparse.Namespace, work: Path) -> tuple[float, float]:
     """Shared starting policy; returns (seconds, held-out success of the cold-start model)."""
-    overrides = [f"env.memory_window={args.memory_window}", f"rft.episodes={args.rft_episodes}"]
+    overrides = [f"env.memory_window={args.memory_window}"]
+    if args.rft_episodes:
+        overrides.append(f"rft.episodes={args.rft_episodes}")
     if args.rft_epochs:
         overrides.append(f"rft.epochs={args.rft_epochs}")
     cfg = load_config(args.config, overrides + ["log.progress=false"])
@@ -143,29 +145,46 @@ def cumulative(rows: list[dict], key: str) -> list[float]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default=str(ROOT.parent / "configs" / "quickstart.yaml"))
+def add_study_args(
+    parser: argparse.ArgumentParser,
+    preset: str,
+    name: str,
+    *,
+    memory_window: int,
+    rft_episodes: int,
+) -> None:
+    """The options every learning study shares (``rft_episodes`` 0 = the preset's)."""
+    parser.add_argument("--config", default=str(ROOT.parent / "configs" / preset))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--eval-tasks", type=int, default=64)
-    parser.add_argument("--memory-window", type=int, default=0)
-    parser.add_argument("--rft-episodes", type=int, default=400)
+    parser.add_argument("--memory-window", type=int, default=memory_window)
+    parser.add_argument("--rft-episodes", type=int, default=rft_episodes, help="0 = the preset's")
     parser.add_argument("--rft-epochs", type=int, default=0, help="0 = the preset's")
-    parser.add_argument("--pool-iterations", type=int, default=20, help="0 skips the pool arm")
-    parser.add_argument("--pool-size", type=int, default=8)
-    parser.add_argument("--pool-lr", type=float, default=1e-4)
-    parser.add_argument("--work", default=str(ROOT / "results" / "learning_sokoban_runs"))
-    parser.add_argument("--out", default=str(ROOT / "results" / "learning_sokoban.json"))
+    parser.add_argument("--work", default=str(ROOT / "results" / f"{name}_runs"))
+    parser.add_argument("--out", default=str(ROOT / "results" / f"{name}.json"))
     parser.add_argument("--quick", action="store_true", help="tiny sizes to check the script")
     parser.add_argument(
         "--reuse", action="store_true", help="keep finished runs found in --work (same settings)"
     )
+
+
+def shrink_for_quick(args: argparse.Namespace) -> None:
+    """``--quick``: sizes that only check the script runs end to end."""
+    args.seeds, args.iterations, args.eval_every, args.eval_tasks = 1, 2, 2, 4
+    args.rft_episodes, args.rft_epochs = 16, 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_study_args(parser, "quickstart.yaml", "learning_sokoban", memory_window=0, rft_episodes=400)
+    parser.add_argument("--pool-iterations", type=int, default=20, help="0 skips the pool arm")
+    parser.add_argument("--pool-size", type=int, default=8)
+    parser.add_argument("--pool-lr", type=float, default=1e-4)
     args = parser.parse_args()
     if args.quick:
-        args.seeds, args.iterations, args.eval_every, args.eval_tasks = 1, 2, 2, 4
-        args.rft_episodes, args.rft_epochs = 16, 1
+        shrink_for_quick(args)
         args.pool_iterations, args.pool_size = 2, 2
 
     work = Path(args.work)
