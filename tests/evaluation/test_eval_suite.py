@@ -14,7 +14,7 @@ from t2po.envs import registry
 from t2po.envs.registry import get_family, list_families
 from t2po.evaluation import EvalAborted, plan_suite, run_suite, summarise
 from t2po.evaluation.store import ResultStore, SuiteMismatchError
-from t2po.evaluation.suite import plan_chunks
+from t2po.evaluation.suite import family_config, plan_chunks
 from t2po.inference.base import Sampler, SamplingParams
 from t2po.inference.factory import load_hf_sampler
 from t2po.telemetry.jsonl import read_jsonl
@@ -42,6 +42,17 @@ def test_every_model_gets_the_same_seeded_tasks() -> None:
     assert a == b
     (cell,) = a
     assert [t.seed for t in cell.tasks] == [10_000_000 + i for i in range(4)]
+
+
+def test_other_families_get_their_own_turn_budget_and_memory() -> None:
+    cfg = _cfg("env.kwargs.dim_room=[5,5]", "env.memory_window=0")
+    assert family_config(cfg, "sokoban") is cfg  # the configured family keeps its settings
+    household = family_config(cfg, "household")
+    assert household.env.family == "household"
+    assert household.env.kwargs == {}  # sokoban's room size is not a household argument
+    assert household.env.max_turns == get_family("household").max_turns == 50
+    assert household.env.memory_window == -1  # the family's own P
+    assert family_config(cfg, "t2po/Shop-v0").env.max_turns == 15
 
 
 def test_all_families_and_splits(split_family: str) -> None:

@@ -44,6 +44,9 @@ class TaskFamily:
     parse_action: Callable[[str], str | None]  # action text inside <action> -> canonical action
     make_expert: Callable[[Any], Expert]  # env (unwrapped) -> expert for that episode
     memory_window: int = 2  # P: (observation, action) pairs kept in the prompt (method.md §6)
+    # Turns per episode when this family is played without its own config (the other families
+    # of a `t2po eval` suite): the budget its tasks are usually given.
+    max_turns: int = 15
     list_admissible: bool = False  # show info["admissible_actions"] in every prompt
     corpus: Callable[[int], Iterator[str]] | None = None  # sample texts for tokenizer training
     # Named task splits the env accepts as ``reset(options={"split": name})``, e.g. household's

@@ -100,7 +100,16 @@ def plan_chunks(cfg: Config, cells: list[EvalCell], finished: set[str]) -> list[
 
 
 def family_config(cfg: Config, family: str) -> Config:
-    """``cfg`` with ``env.family`` set to ``family``; ``env.kwargs`` (room size and the like)
-    belong to ``env.family`` and are dropped for the other families."""
-    kwargs = dict(cfg.env.kwargs) if family == cfg.env.family else {}
-    return dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, family=family, kwargs=kwargs))
+    """``cfg`` with ``env.family`` set to ``family``.
+
+    ``env.kwargs`` (room size and the like), ``env.max_turns`` and ``env.memory_window`` belong
+    to ``env.family``; the other families are played with their own defaults, so a suite over
+    several families gives each the turn budget and memory its tasks need.
+    """
+    if family == cfg.env.family:
+        return cfg
+    own = get_family(family)
+    env = dataclasses.replace(
+        cfg.env, family=own.name, kwargs={}, max_turns=own.max_turns, memory_window=-1
+    )
+    return dataclasses.replace(cfg, env=env)

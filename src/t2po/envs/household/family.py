@@ -75,6 +75,7 @@ HOUSEHOLD = TaskFamily(
     parse_action=parse_household_action,
     make_expert=make_expert,
     memory_window=2,
+    max_turns=50,  # the env's own max_steps default
     list_admissible=True,
     corpus=corpus,
     splits=SPLITS,

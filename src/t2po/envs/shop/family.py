@@ -37,6 +37,7 @@ SHOP = TaskFamily(
     parse_action=parse_shop_action,
     make_expert=make_expert,
     memory_window=2,
+    max_turns=15,  # the env's own max_steps default
     list_admissible=True,
     corpus=corpus,
     splits=SPLITS,

@@ -61,5 +61,6 @@ SOKOBAN = TaskFamily(
     parse_action=parse_sokoban_action,
     make_expert=make_expert,
     memory_window=2,
+    max_turns=20,  # the env's own max_steps default
     corpus=corpus,
 )
