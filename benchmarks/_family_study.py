@@ -44,16 +44,47 @@ def parse_args(study: Study, doc: str) -> argparse.Namespace:
     add_study_args(
         parser, study.preset, study.name, memory_window=study.memory_window, rft_episodes=0
     )
+    parser.add_argument(
+        "--shard",
+        default=None,
+        help="I/N: train and evaluate only every N-th run from the I-th (parallel processes "
+        "share --work); then run again with --reuse and no --shard to aggregate",
+    )
     args = parser.parse_args()
     if args.quick:
         shrink_for_quick(args)
     return args
 
 
-def held_out(config: str, model_path: Path, overrides: list[str], episodes: int) -> dict:
-    """Evaluation summary of the model at ``model_path`` on the family's held-out split."""
+def held_out(
+    config: str, model_path: Path, overrides: list[str], episodes: int, cache: Path | None = None
+) -> dict:
+    """Evaluation summary of the model at ``model_path`` on the family's held-out split.
+
+    With ``cache`` (a JSON file), a summary already computed over as many episodes is read
+    back instead of played again: shards and the final aggregation share their evaluations.
+    """
+    if cache is not None and cache.is_file():
+        saved = json.loads(cache.read_text())
+        if saved.get("episodes") == episodes and saved.get("model") == str(model_path):
+            return dict(saved["summary"])
     cfg = load_config(config, [*overrides, f"model.path={model_path}", "log.progress=false"])
-    return evaluate(cfg, episodes=episodes)
+    summary = evaluate(cfg, episodes=episodes)
+    if cache is not None:
+        record = {"episodes": episodes, "model": str(model_path), "summary": summary}
+        cache.write_text(json.dumps(record, indent=2, default=float))
+    return summary
+
+
+def shard_runs(seeds: int, shard: str | None) -> list[tuple[int, str]]:
+    """The (seed, method) runs this process trains: all, or every N-th from I for ``I/N``."""
+    runs = [(seed, method) for seed in range(seeds) for method in METHODS]
+    if not shard:
+        return runs
+    index, count = (int(part) for part in shard.split("/"))
+    if not 0 <= index < count:
+        raise ValueError(f"--shard {shard}: want I/N with 0 <= I < N")
+    return runs[index::count]
 
 
 def per_type(study: Study, summary: dict[str, Any]) -> dict[str, float]:
@@ -78,23 +109,44 @@ def run(study: Study, args: argparse.Namespace) -> None:
     if args.rft_epochs:
         rft.append(f"rft.epochs={args.rft_epochs}")
     cold_dir = work / "cold_start"
+    if args.shard and not args.shard.startswith("0/"):
+        # Shard 0 trains the shared cold start (its folder appears whole, when done).
+        print(f"shard {args.shard}: waiting for {cold_dir}", flush=True)
+        while not (cold_dir / "cold_start.json").is_file():
+            time.sleep(10)
     if (cold_dir / "config.json").is_file():  # reuse: every run of the study starts from it
         cold_seconds = json.loads((cold_dir / "cold_start.json").read_text())["seconds"]
     else:
         cold_cfg = load_config(args.config, common_overrides + rft + ["log.progress=false"])
         cold_seconds = cold_start_from_config(cold_cfg, cold_dir).seconds
-    cold = held_out(args.config, cold_dir, common_overrides, args.eval_tasks)
+    cache = (lambda run_dir: run_dir / "heldout.json") if args.reuse else (lambda _: None)
+    if args.shard:  # a shard trains its runs; the aggregation evaluates the cold start
+        for seed, method in shard_runs(args.seeds, args.shard):
+            train_one(args, work, method, seed)
+            final = work / f"{method}_seed{seed}" / "checkpoints" / f"iter_{args.iterations:06d}"
+            held_out(
+                args.config,
+                final / "model",
+                common_overrides,
+                args.eval_tasks,
+                work / f"{method}_seed{seed}" / "heldout.json",
+            )
+        print(f"shard {args.shard} done; aggregate with --reuse and no --shard")
+        return
+    cold = held_out(args.config, cold_dir, common_overrides, args.eval_tasks, cache(cold_dir))
     print(f"cold start: {cold_seconds:.0f}s, held-out success {cold['rollout/success']:.3f}")
 
     runs: dict[str, list[list[dict]]] = {m: [] for m in METHODS}
     finals: dict[str, list[dict]] = {m: [] for m in METHODS}
-    for seed in range(args.seeds):
-        for method in METHODS:
-            runs[method].append(train_one(args, work, method, seed))
-            final = work / f"{method}_seed{seed}" / "checkpoints" / f"iter_{args.iterations:06d}"
-            finals[method].append(
-                held_out(args.config, final / "model", common_overrides, args.eval_tasks)
+    for seed, method in shard_runs(args.seeds, None):
+        run_dir = work / f"{method}_seed{seed}"
+        runs[method].append(train_one(args, work, method, seed))
+        final = run_dir / "checkpoints" / f"iter_{args.iterations:06d}"
+        finals[method].append(
+            held_out(
+                args.config, final / "model", common_overrides, args.eval_tasks, cache(run_dir)
             )
+        )
 
     cold_row = {"method": "cold start", "success": cold["rollout/success"], **per_type(study, cold)}
     if study.has_score:

@@ -157,3 +157,32 @@ def test_family_learning_study_quick(tmp_path: Path, name: str, keys: set[str]) 
         values["cold_start"], abs=1e-3
     )
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_family_study_shards_then_aggregates_without_retraining(tmp_path: Path) -> None:
+    """Two ``--shard`` processes split the runs; ``--reuse`` then only reads them back."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    work, out = tmp_path / "runs", tmp_path / "household.json"
+    cmd = [sys.executable, str(BENCHMARKS / "learning_household.py"), "--quick"]
+    cmd += ["--work", str(work), "--out", str(out), "--reuse"]
+
+    def run(*extra: str) -> str:
+        proc = subprocess.run(
+            [*cmd, *extra], capture_output=True, text=True, env=env, timeout=600, check=False
+        )
+        assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        return proc.stdout
+
+    assert "shard 0/2 done" in run("--shard", "0/2")
+    assert sorted(p.name for p in work.iterdir()) == ["cold_start", "gigpo_seed0"]
+    assert "shard 1/2 done" in run("--shard", "1/2")
+    trained = {p: p.stat().st_mtime_ns for p in work.glob("*_seed0/metrics.jsonl")}
+    assert len(trained) == 2 and all((p.parent / "heldout.json").is_file() for p in trained)
+    last = run().strip().splitlines()[-1]
+    assert set(_parse_result(last, "learning_household")) == {"cold_start", "gigpo", "t2po"}
+    assert {p: p.stat().st_mtime_ns for p in trained} == trained  # nothing retrained
+    payload = json.loads(out.read_text())
+    for method in ("gigpo", "t2po"):
+        saved = json.loads((work / f"{method}_seed0" / "heldout.json").read_text())
+        assert payload["methods"][method]["per_seed"] == [saved["summary"]["rollout/success"]]
