@@ -86,7 +86,8 @@ def train_one(args: argparse.Namespace, work: Path, method: str, seed: int) -> l
         rows = read_metrics_jsonl(metrics)
         if rows and rows[-1].get("step") == args.iterations:
             return rows
-    shutil.rmtree(run_dir, ignore_errors=True)
+    if not args.reuse:  # with --reuse an interrupted run resumes from its last checkpoint
+        shutil.rmtree(run_dir, ignore_errors=True)
     overrides = base_config(args, work) + METHODS[method] + [f"seed={seed}", f"run_dir={run_dir}"]
     cfg: Config = load_config(args.config, overrides)
     t0 = time.perf_counter()
@@ -108,7 +109,8 @@ def train_pool(args: argparse.Namespace, work: Path, method: str) -> list[dict]:
         rows = read_metrics_jsonl(metrics)
         if rows and rows[-1].get("step") == args.pool_iterations:
             return rows
-    shutil.rmtree(run_dir, ignore_errors=True)
+    if not args.reuse:
+        shutil.rmtree(run_dir, ignore_errors=True)
     overrides = base_config(args, work) + METHODS[method]
     overrides += [
         f"rollout.task_pool={args.pool_size}",
@@ -166,7 +168,9 @@ def add_study_args(
     parser.add_argument("--out", default=str(ROOT / "results" / f"{name}.json"))
     parser.add_argument("--quick", action="store_true", help="tiny sizes to check the script")
     parser.add_argument(
-        "--reuse", action="store_true", help="keep finished runs found in --work (same settings)"
+        "--reuse",
+        action="store_true",
+        help="keep finished runs found in --work and resume interrupted ones (same settings)",
     )
 
 
