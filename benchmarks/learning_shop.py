@@ -22,6 +22,7 @@ STUDY = Study(
     family="shop",
     preset="shop_quickstart.yaml",
     title="Web shop",
+    memory_window=0,  # as the preset: the item page shows the chosen options
     type_labels=tuple((c, c) for c in ("beauty", "fashion", "food", "furniture", "electronics")),
     has_score=True,
 )
