@@ -176,9 +176,12 @@ def run(study: Study, args: argparse.Namespace) -> None:
     print(markdown_table(table, columns))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    curves = ["rollout/success", "val/success", "rollout/tokens_per_turn", "rollout/turns"]
+    if study.has_score:  # the task score moves where success is still 0
+        curves += [f"env/{study.family}/score", f"val/env/{study.family}/score"]
     png = plot_grid(
         runs,
-        ["rollout/success", "val/success", "rollout/tokens_per_turn", "rollout/turns"],
+        curves,
         out.with_suffix(".png"),
         title=f"{study.title}, tiny model: GiGPO vs T2PO ({args.seeds} seeds)",
     )
