@@ -120,13 +120,18 @@ def run(study: Study, args: argparse.Namespace) -> None:
         cold_cfg = load_config(args.config, common_overrides + rft + ["log.progress=false"])
         cold_seconds = cold_start_from_config(cold_cfg, cold_dir).seconds
     cache = (lambda run_dir: run_dir / "heldout.json") if args.reuse else (lambda _: None)
+
+    def final_model(method: str, seed: int) -> Path:
+        return (
+            work / f"{method}_seed{seed}" / "checkpoints" / f"iter_{args.iterations:06d}" / "model"
+        )
+
     if args.shard:  # a shard trains its runs; the aggregation evaluates the cold start
         for seed, method in shard_runs(args.seeds, args.shard):
             train_one(args, work, method, seed)
-            final = work / f"{method}_seed{seed}" / "checkpoints" / f"iter_{args.iterations:06d}"
             held_out(
                 args.config,
-                final / "model",
+                final_model(method, seed),
                 common_overrides,
                 args.eval_tasks,
                 work / f"{method}_seed{seed}" / "heldout.json",
@@ -139,12 +144,14 @@ def run(study: Study, args: argparse.Namespace) -> None:
     runs: dict[str, list[list[dict]]] = {m: [] for m in METHODS}
     finals: dict[str, list[dict]] = {m: [] for m in METHODS}
     for seed, method in shard_runs(args.seeds, None):
-        run_dir = work / f"{method}_seed{seed}"
         runs[method].append(train_one(args, work, method, seed))
-        final = run_dir / "checkpoints" / f"iter_{args.iterations:06d}"
         finals[method].append(
             held_out(
-                args.config, final / "model", common_overrides, args.eval_tasks, cache(run_dir)
+                args.config,
+                final_model(method, seed),
+                common_overrides,
+                args.eval_tasks,
+                cache(work / f"{method}_seed{seed}"),
             )
         )
 

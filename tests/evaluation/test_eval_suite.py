@@ -47,6 +47,7 @@ def test_every_model_gets_the_same_seeded_tasks() -> None:
 def test_other_families_get_their_own_turn_budget_and_memory() -> None:
     cfg = _cfg("env.kwargs.dim_room=[5,5]", "env.memory_window=0")
     assert family_config(cfg, "sokoban") is cfg  # the configured family keeps its settings
+    assert family_config(cfg, "t2po/Sokoban-v0") is cfg
     household = family_config(cfg, "household")
     assert household.env.family == "household"
     assert household.env.kwargs == {}  # sokoban's room size is not a household argument

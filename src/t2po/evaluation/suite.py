@@ -106,9 +106,9 @@ def family_config(cfg: Config, family: str) -> Config:
     to ``env.family``; the other families are played with their own defaults, so a suite over
     several families gives each the turn budget and memory its tasks need.
     """
-    if family == cfg.env.family:
-        return cfg
     own = get_family(family)
+    if own.name == get_family(cfg.env.family).name:  # names or Gymnasium ids
+        return cfg
     env = dataclasses.replace(
         cfg.env, family=own.name, kwargs={}, max_turns=own.max_turns, memory_window=-1
     )
