@@ -61,8 +61,9 @@ def held_out(
 ) -> dict:
     """Evaluation summary of the model at ``model_path`` on the family's held-out split.
 
-    With ``cache`` (a JSON file), a summary already computed over as many episodes is read
-    back instead of played again: shards and the final aggregation share their evaluations.
+    With ``cache`` (a JSON file), a summary already computed for this model over as many
+    episodes is read back instead of played again (the evaluation is seeded, so it would
+    repeat): shards and the final aggregation share their evaluations.
     """
     if cache is not None and cache.is_file():
         saved = json.loads(cache.read_text())
@@ -114,46 +115,37 @@ def run(study: Study, args: argparse.Namespace) -> None:
         print(f"shard {args.shard}: waiting for {cold_dir}", flush=True)
         while not (cold_dir / "cold_start.json").is_file():
             time.sleep(10)
-    if (cold_dir / "config.json").is_file():  # reuse: every run of the study starts from it
+    if (cold_dir / "cold_start.json").is_file():  # reuse: every run of the study starts from it
         cold_seconds = json.loads((cold_dir / "cold_start.json").read_text())["seconds"]
     else:
         cold_cfg = load_config(args.config, common_overrides + rft + ["log.progress=false"])
         cold_seconds = cold_start_from_config(cold_cfg, cold_dir).seconds
-    cache = (lambda run_dir: run_dir / "heldout.json") if args.reuse else (lambda _: None)
 
-    def final_model(method: str, seed: int) -> Path:
-        return (
-            work / f"{method}_seed{seed}" / "checkpoints" / f"iter_{args.iterations:06d}" / "model"
+    def train_and_evaluate(method: str, seed: int) -> tuple[list[dict], dict]:
+        """One run's metrics and its final model's held-out summary (cached in the run)."""
+        run_dir = work / f"{method}_seed{seed}"
+        rows = train_one(args, work, method, seed)
+        final = run_dir / "checkpoints" / f"iter_{args.iterations:06d}" / "model"
+        return rows, held_out(
+            args.config, final, common_overrides, args.eval_tasks, run_dir / "heldout.json"
         )
 
     if args.shard:  # a shard trains its runs; the aggregation evaluates the cold start
         for seed, method in shard_runs(args.seeds, args.shard):
-            train_one(args, work, method, seed)
-            held_out(
-                args.config,
-                final_model(method, seed),
-                common_overrides,
-                args.eval_tasks,
-                work / f"{method}_seed{seed}" / "heldout.json",
-            )
+            train_and_evaluate(method, seed)
         print(f"shard {args.shard} done; aggregate with --reuse and no --shard")
         return
-    cold = held_out(args.config, cold_dir, common_overrides, args.eval_tasks, cache(cold_dir))
+    cold = held_out(
+        args.config, cold_dir, common_overrides, args.eval_tasks, cold_dir / "heldout.json"
+    )
     print(f"cold start: {cold_seconds:.0f}s, held-out success {cold['rollout/success']:.3f}")
 
     runs: dict[str, list[list[dict]]] = {m: [] for m in METHODS}
     finals: dict[str, list[dict]] = {m: [] for m in METHODS}
     for seed, method in shard_runs(args.seeds, None):
-        runs[method].append(train_one(args, work, method, seed))
-        finals[method].append(
-            held_out(
-                args.config,
-                final_model(method, seed),
-                common_overrides,
-                args.eval_tasks,
-                cache(work / f"{method}_seed{seed}"),
-            )
-        )
+        rows, final_eval = train_and_evaluate(method, seed)
+        runs[method].append(rows)
+        finals[method].append(final_eval)
 
     cold_row = {"method": "cold start", "success": cold["rollout/success"], **per_type(study, cold)}
     if study.has_score:
