@@ -1,0 +1,237 @@
+"""Sweep RL settings from one cold start: which learning rate and batch let RL beat it?
+
+Every arm is a ``t2po train`` run with its own overrides, all starting from the same
+cold-start weights (``train.init_from``) with the same seed, so their step-0 validations are
+identical and every difference after it comes from the RL settings. Arms run as parallel
+processes (``--parallel``); a wall-clock budget (``--minutes``) stops the stragglers, and each
+arm is reported up to its last validation. This is the study behind the quickstart's RL
+settings (README, "Does RL learn?"); on a GPU box it runs many arms at once.
+
+Usage::
+
+    python benchmarks/rl_sweep.py --init benchmarks/results/learning_sokoban_runs/cold_start \
+        --grid lr_batch --parallel 2 --minutes 60
+    python benchmarks/rl_sweep.py --quick          # seconds: 2 arms, 2 iterations (for tests)
+
+Prints a table (validation success per arm at each evaluation), writes
+``benchmarks/results/rl_sweep.json`` and ``rl_sweep.png`` and ends with
+``RESULT rl_sweep start=<s> best_arm=<name> best_final=<s> best_peak=<s>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS_DIR, machine_info, set_offline  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The GiGPO-only ablation (T2PO minus TTI and TDS), as in learning_sokoban.
+NO_T2PO = ["tti.enabled=false", "tti.enabled_in_eval=false", "tds.enabled=false"]
+
+
+def _arm(lr: float, tasks: int, steps: int = 1, extra: tuple[str, ...] = ()) -> list[str]:
+    """Overrides for one arm: ``tasks`` x 8 episodes per iteration, ``steps`` Adam steps."""
+    # Turn samples per iteration are about episodes x 7 turns; mini-batches split them.
+    mini = 4096 if steps == 1 else max(8, tasks * 8 * 7 // steps)
+    return [
+        f"optim.lr={lr}",
+        f"rollout.tasks_per_iter={tasks}",
+        f"optim.mini_batch_size={mini}",
+        *extra,
+    ]
+
+
+GRIDS: dict[str, dict[str, list[str]]] = {
+    # Learning rate against batch size, one Adam step per iteration (the quickstart's shape).
+    "lr_batch": {
+        "lr5e-5_b64": _arm(5e-5, 8),
+        "lr1e-4_b64": _arm(1e-4, 8),
+        "lr2e-4_b64": _arm(2e-4, 8),
+        "lr4e-4_b64": _arm(4e-4, 8),
+        "lr2e-4_b64_gigpo": _arm(2e-4, 8, extra=tuple(NO_T2PO)),
+        "lr2e-4_b256": _arm(2e-4, 32),
+        "lr5e-4_b256": _arm(5e-4, 32),
+        "lr1e-3_b256": _arm(1e-3, 32),
+    },
+    "quick": {
+        "lr1e-4": _arm(1e-4, 2, extra=("rollout.group_size=2",)),
+        "lr2e-4": _arm(2e-4, 2, extra=("rollout.group_size=2",)),
+    },
+}
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="benchmarks/rl_sweep.py", description=__doc__.split("\n")[0])
+    p.add_argument("--config", default=str(REPO / "configs" / "quickstart.yaml"))
+    p.add_argument("--init", type=Path, default=None, help="cold-start model folder")
+    p.add_argument("--grid", choices=sorted(GRIDS), default="lr_batch")
+    p.add_argument("--arms", default="", help="comma-separated subset of the grid's arms")
+    p.add_argument("--parallel", type=int, default=2, help="arms running at once")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per arm")
+    p.add_argument("--minutes", type=float, default=60.0, help="wall budget for all arms")
+    p.add_argument("--iterations", type=int, default=60)
+    p.add_argument("--eval-every", type=int, default=10)
+    p.add_argument("--eval-tasks", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--work", type=Path, default=RESULTS_DIR / "rl_sweep_runs")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / "rl_sweep.json")
+    p.add_argument("--quick", action="store_true", help="2 arms, 2 iterations, no cold start")
+    return p.parse_args()
+
+
+def command(args: argparse.Namespace, name: str, overrides: list[str]) -> list[str]:
+    init = [f"train.init_from={args.init}"] if args.init else []
+    return [
+        sys.executable,
+        "-m",
+        "t2po.cli",
+        "train",
+        args.config,
+        f"run_dir={args.work / name}",
+        f"seed={args.seed}",
+        f"model.device={args.device}",
+        "train.cold_start=false",
+        f"train.iterations={args.iterations}",
+        f"train.eval_every={args.eval_every}",
+        f"train.eval_tasks={args.eval_tasks}",
+        "log.progress=false",
+        *init,
+        *overrides,
+    ]
+
+
+def run_arms(args: argparse.Namespace, arms: dict[str, list[str]]) -> dict[str, str]:
+    """Run every arm, ``--parallel`` at a time, until done or out of time; returns statuses."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
+    deadline = time.monotonic() + args.minutes * 60
+    pending = list(arms)
+    running: dict[str, subprocess.Popen] = {}
+    status: dict[str, str] = {}
+    args.work.mkdir(parents=True, exist_ok=True)
+    while pending or running:
+        while pending and len(running) < args.parallel:
+            name = pending.pop(0)
+            log = open(args.work / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
+            cmd = command(args, name, arms[name])
+            running[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            print(f"started {name}: {' '.join(arms[name])}", flush=True)
+        for name, proc in list(running.items()):
+            if proc.poll() is not None:
+                status[name] = "done" if proc.returncode == 0 else f"failed rc={proc.returncode}"
+                print(f"{name}: {status[name]}", flush=True)
+                del running[name]
+        if time.monotonic() > deadline:
+            for name, proc in running.items():
+                proc.kill()
+                status[name] = "stopped at the time budget"
+            for name in pending:
+                status[name] = "not started (time budget)"
+            break
+        time.sleep(2)
+    return status
+
+
+def read_arm(run_dir: Path) -> dict:
+    path = run_dir / "metrics.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
+    val = {int(r["step"]): r["val/success"] for r in rows if "val/success" in r}
+    train = [r for r in rows if "rollout/success" in r]
+    last = train[-1] if train else {}
+    return {
+        "val_success": val,
+        "iterations_done": len(train),
+        "train_success": [r["rollout/success"] for r in train],
+        "final_invalid": last.get("rollout/invalid_rate"),
+        "final_kl_to_start": last.get("actor/kl"),
+        "seconds_per_iteration": (
+            sum(r.get("timing/iter_s", 0.0) for r in train) / len(train) if train else None
+        ),
+    }
+
+
+def main() -> int:
+    set_offline()
+    args = parse_args()
+    if args.quick:
+        args.grid, args.iterations, args.eval_every, args.eval_tasks = "quick", 2, 1, 4
+        args.minutes = min(args.minutes, 10.0)
+    arms = GRIDS[args.grid]
+    if args.arms:
+        arms = {k: arms[k] for k in args.arms.split(",")}
+    t0 = time.perf_counter()
+    status = run_arms(args, arms)
+    results = {n: {**read_arm(args.work / n), "status": status.get(n, "?")} for n in arms}
+    start = next((r["val_success"].get(0) for r in results.values() if 0 in r["val_success"]), None)
+
+    steps = sorted({s for r in results.values() for s in r["val_success"]})
+    header = "| arm | " + " | ".join(f"val@{s}" for s in steps) + " | iters | invalid | status |"
+    print(header)
+    print("|" + "---|" * (len(steps) + 4))
+    for name, r in results.items():
+        cells = [f"{r['val_success'][s]:.3f}" if s in r["val_success"] else "" for s in steps]
+        inv = r["final_invalid"]
+        print(
+            f"| {name} | " + " | ".join(cells) + f" | {r['iterations_done']} | "
+            f"{'' if inv is None else f'{inv:.3f}'} | {r['status']} |"
+        )
+
+    def final(r: dict) -> float:
+        return r["val_success"][max(r["val_success"])] if r["val_success"] else float("nan")
+
+    def peak(r: dict) -> float:
+        later = [v for s, v in r["val_success"].items() if s > 0]
+        return max(later) if later else float("nan")
+
+    scored = [n for n, r in results.items() if any(s > 0 for s in r["val_success"])]
+    best = max(scored, key=lambda n: final(results[n])) if scored else "none"
+    summary = {
+        "machine": machine_info(args.device),
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "arms": {n: {"overrides": arms[n], **results[n]} for n in arms},
+        "start_val_success": start,
+        "best_arm": best,
+        "seconds": time.perf_counter() - t0,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2))
+    _plot(results, args.out.with_suffix(".png"))
+    b = results.get(best)
+    print(
+        f"RESULT rl_sweep start={start if start is not None else float('nan'):.3f} "
+        f"best_arm={best} best_final={final(b) if b else float('nan'):.3f} "
+        f"best_peak={peak(b) if b else float('nan'):.3f}"
+    )
+    return 0
+
+
+def _plot(results: dict[str, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, r in results.items():
+        xs = sorted(r["val_success"])
+        if xs:
+            ax.plot(xs, [r["val_success"][x] for x in xs], marker="o", label=name)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("validation success")
+    ax.set_title("RL from one cold start: validation success per arm")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
