@@ -61,6 +61,46 @@ GRIDS: dict[str, dict[str, list[str]]] = {
         "lr5e-4_b256": _arm(5e-4, 32),
         "lr1e-3_b256": _arm(1e-3, 32),
     },
+    # The same, with GiGPO's episode statistics over turn records (the authors' code): long
+    # failed episodes no longer outweigh short successes in a token-mean loss.
+    "turn_stats": {
+        "lr1e-4_b64_turn": _arm(1e-4, 8, extra=("algo.episode_stats=turn",)),
+        "lr2e-4_b64_turn": _arm(2e-4, 8, extra=("algo.episode_stats=turn",)),
+        "lr4e-4_b64_turn": _arm(4e-4, 8, extra=("algo.episode_stats=turn",)),
+        "lr2e-4_b64_turn_gigpo": _arm(2e-4, 8, extra=("algo.episode_stats=turn", *NO_T2PO)),
+    },
+    # GiGPO without the std in its advantages (the paper's "w/o std" variant): a step group
+    # whose returns differ only by the per-step penalty keeps a tiny advantage instead of +-1.
+    "mean_norm": {
+        "lr1e-4_b64_meannorm": _arm(1e-4, 8, extra=("algo.norm=mean_norm",)),
+        "lr2e-4_b64_meannorm": _arm(2e-4, 8, extra=("algo.norm=mean_norm",)),
+        "lr4e-4_b64_meannorm": _arm(4e-4, 8, extra=("algo.norm=mean_norm",)),
+        "lr2e-4_b64_meannorm_gigpo": _arm(2e-4, 8, extra=("algo.norm=mean_norm", *NO_T2PO)),
+    },
+    # Adam's epsilon above the ~1e-8 gradients of unused tokens' LM-head rows.
+    "adam_eps": {
+        "lr2e-4_b64_eps1e-6": _arm(2e-4, 8, extra=("optim.eps=1e-6",)),
+        "lr4e-4_b64_eps1e-6": _arm(4e-4, 8, extra=("optim.eps=1e-6",)),
+        "lr4e-4_b64_eps1e-5": _arm(4e-4, 8, extra=("optim.eps=1e-5",)),
+        "lr1e-3_b64_eps1e-6": _arm(1e-3, 8, extra=("optim.eps=1e-6",)),
+    },
+    # Both: no one-signed drift on the tokens every turn shares, and no Adam blow-up of it.
+    "eps_turn": {
+        "lr2e-4_b64_eps1e-6_turn": _arm(2e-4, 8, extra=("optim.eps=1e-6", "algo.episode_stats=turn")),
+        "lr4e-4_b64_eps1e-6_turn": _arm(4e-4, 8, extra=("optim.eps=1e-6", "algo.episode_stats=turn")),
+    },
+    # Bigger batches per step (GPU-sized), with the epsilon fix: does RL then generalise?
+    "big_batch": {
+        "lr5e-5_b256_eps1e-6": _arm(5e-5, 32, extra=("optim.eps=1e-6",)),
+        "lr1e-4_b256_eps1e-6": _arm(1e-4, 32, extra=("optim.eps=1e-6",)),
+        "lr2e-4_b256_eps1e-6": _arm(2e-4, 32, extra=("optim.eps=1e-6",)),
+        "lr2e-4_b512_eps1e-6": _arm(2e-4, 64, extra=("optim.eps=1e-6",)),
+    },
+    # From a short cold start (3 SFT epochs: format learned, 10-13% success): room to grow.
+    "weak_start": {
+        "lr1e-4_b64_eps1e-6": _arm(1e-4, 8, extra=("optim.eps=1e-6",)),
+        "lr2e-4_b64_eps1e-6": _arm(2e-4, 8, extra=("optim.eps=1e-6",)),
+    },
     "quick": {
         "lr1e-4": _arm(1e-4, 2, extra=("rollout.group_size=2",)),
         "lr2e-4": _arm(2e-4, 2, extra=("rollout.group_size=2",)),

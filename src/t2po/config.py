@@ -151,6 +151,11 @@ class OptimConfig:
     """AdamW weight decay."""
     betas: tuple[float, float] = (0.9, 0.999)
     """AdamW betas."""
+    eps: float = 1e-8
+    """AdamW epsilon. Raise it (e.g. 1e-6) for small models: the LM-head rows of tokens no
+    response used get gradients ~1e-8 that are one-signed whenever the batch's mean advantage
+    is, and Adam's per-weight normalisation turns them into lr-sized steps that lift every
+    unused token's logit together (measured: the format breaks). PPO codebases use 1e-5."""
     grad_clip: float = 1.0
     """Gradient-norm clip."""
     warmup_steps: int = 0

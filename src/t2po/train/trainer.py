@@ -68,7 +68,11 @@ class Trainer:
             self.model.gradient_checkpointing_enable()
         o = cfg.optim
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=o.lr, weight_decay=o.weight_decay, betas=o.betas
+            self.model.parameters(),
+            lr=o.lr,
+            weight_decay=o.weight_decay,
+            betas=o.betas,
+            eps=o.eps,
         )
         # PPO's value model (only for adv_estimator=gae); the critic-free methods need none.
         self.critic: Critic | None = None
