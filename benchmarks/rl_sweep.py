@@ -15,7 +15,8 @@ Usage::
 
 Prints a table (validation success per arm at each evaluation), writes
 ``benchmarks/results/rl_sweep.json`` and ``rl_sweep.png`` and ends with
-``RESULT rl_sweep start=<s> best_arm=<name> best_final=<s> best_peak=<s>``.
+``RESULT rl_sweep start=<s> best_final=<s> best_peak=<s> arms=<n>`` (the best arm, by its
+last validation, is named on the line before).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from _common import RESULTS_DIR, machine_info, set_offline  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 # The GiGPO-only ablation (T2PO minus TTI and TDS), as in learning_sokoban.
-NO_T2PO = ["tti.enabled=false", "tti.enabled_in_eval=false", "tds.enabled=false"]
+NO_T2PO = ("tti.enabled=false", "tti.enabled_in_eval=false", "tds.enabled=false")
 
 
 def _arm(lr: float, tasks: int, steps: int = 1, extra: tuple[str, ...] = ()) -> list[str]:
@@ -49,6 +50,9 @@ def _arm(lr: float, tasks: int, steps: int = 1, extra: tuple[str, ...] = ()) -> 
     ]
 
 
+EPS = ("optim.eps=1e-6",)  # AdamW epsilon above unused tokens' ~1e-8 LM-head gradients
+TURN = ("algo.episode_stats=turn",)  # GiGPO episode statistics over turn records
+
 GRIDS: dict[str, dict[str, list[str]]] = {
     # Learning rate against batch size, one Adam step per iteration (the quickstart's shape).
     "lr_batch": {
@@ -56,50 +60,54 @@ GRIDS: dict[str, dict[str, list[str]]] = {
         "lr1e-4_b64": _arm(1e-4, 8),
         "lr2e-4_b64": _arm(2e-4, 8),
         "lr4e-4_b64": _arm(4e-4, 8),
-        "lr2e-4_b64_gigpo": _arm(2e-4, 8, extra=tuple(NO_T2PO)),
+        "lr2e-4_b64_gigpo": _arm(2e-4, 8, extra=NO_T2PO),
         "lr2e-4_b256": _arm(2e-4, 32),
         "lr5e-4_b256": _arm(5e-4, 32),
         "lr1e-3_b256": _arm(1e-3, 32),
     },
-    # The same, with GiGPO's episode statistics over turn records (the authors' code): long
-    # failed episodes no longer outweigh short successes in a token-mean loss.
+    # Episode statistics over turn records (the authors' code): long failed episodes no
+    # longer outweigh short wins in a token-mean loss.
     "turn_stats": {
-        "lr1e-4_b64_turn": _arm(1e-4, 8, extra=("algo.episode_stats=turn",)),
-        "lr2e-4_b64_turn": _arm(2e-4, 8, extra=("algo.episode_stats=turn",)),
-        "lr4e-4_b64_turn": _arm(4e-4, 8, extra=("algo.episode_stats=turn",)),
-        "lr2e-4_b64_turn_gigpo": _arm(2e-4, 8, extra=("algo.episode_stats=turn", *NO_T2PO)),
+        "lr1e-4_b64_turn": _arm(1e-4, 8, extra=TURN),
+        "lr2e-4_b64_turn": _arm(2e-4, 8, extra=TURN),
+        "lr4e-4_b64_turn": _arm(4e-4, 8, extra=TURN),
+        "lr2e-4_b64_turn_gigpo": _arm(2e-4, 8, extra=(*TURN, *NO_T2PO)),
     },
-    # GiGPO without the std in its advantages (the paper's "w/o std" variant): a step group
-    # whose returns differ only by the per-step penalty keeps a tiny advantage instead of +-1.
+    # GiGPO without the std (the paper's "w/o std" variant): a step group whose returns differ
+    # only by the per-step penalty keeps a tiny advantage instead of +-1.
     "mean_norm": {
         "lr1e-4_b64_meannorm": _arm(1e-4, 8, extra=("algo.norm=mean_norm",)),
         "lr2e-4_b64_meannorm": _arm(2e-4, 8, extra=("algo.norm=mean_norm",)),
         "lr4e-4_b64_meannorm": _arm(4e-4, 8, extra=("algo.norm=mean_norm",)),
         "lr2e-4_b64_meannorm_gigpo": _arm(2e-4, 8, extra=("algo.norm=mean_norm", *NO_T2PO)),
     },
-    # Adam's epsilon above the ~1e-8 gradients of unused tokens' LM-head rows.
     "adam_eps": {
-        "lr2e-4_b64_eps1e-6": _arm(2e-4, 8, extra=("optim.eps=1e-6",)),
-        "lr4e-4_b64_eps1e-6": _arm(4e-4, 8, extra=("optim.eps=1e-6",)),
+        "lr2e-4_b64_eps1e-6": _arm(2e-4, 8, extra=EPS),
+        "lr4e-4_b64_eps1e-6": _arm(4e-4, 8, extra=EPS),
         "lr4e-4_b64_eps1e-5": _arm(4e-4, 8, extra=("optim.eps=1e-5",)),
-        "lr1e-3_b64_eps1e-6": _arm(1e-3, 8, extra=("optim.eps=1e-6",)),
+        "lr1e-3_b64_eps1e-6": _arm(1e-3, 8, extra=EPS),
     },
     # Both: no one-signed drift on the tokens every turn shares, and no Adam blow-up of it.
     "eps_turn": {
-        "lr2e-4_b64_eps1e-6_turn": _arm(2e-4, 8, extra=("optim.eps=1e-6", "algo.episode_stats=turn")),
-        "lr4e-4_b64_eps1e-6_turn": _arm(4e-4, 8, extra=("optim.eps=1e-6", "algo.episode_stats=turn")),
+        "lr2e-4_b64_eps1e-6_turn": _arm(2e-4, 8, extra=(*EPS, *TURN)),
+        "lr4e-4_b64_eps1e-6_turn": _arm(4e-4, 8, extra=(*EPS, *TURN)),
     },
     # Bigger batches per step (GPU-sized), with the epsilon fix: does RL then generalise?
     "big_batch": {
-        "lr5e-5_b256_eps1e-6": _arm(5e-5, 32, extra=("optim.eps=1e-6",)),
-        "lr1e-4_b256_eps1e-6": _arm(1e-4, 32, extra=("optim.eps=1e-6",)),
-        "lr2e-4_b256_eps1e-6": _arm(2e-4, 32, extra=("optim.eps=1e-6",)),
-        "lr2e-4_b512_eps1e-6": _arm(2e-4, 64, extra=("optim.eps=1e-6",)),
+        "lr5e-5_b256_eps1e-6": _arm(5e-5, 32, extra=EPS),
+        "lr1e-4_b256_eps1e-6": _arm(1e-4, 32, extra=EPS),
+        "lr2e-4_b256_eps1e-6": _arm(2e-4, 32, extra=EPS),
+        "lr2e-4_b512_eps1e-6": _arm(2e-4, 64, extra=EPS),
     },
-    # From a short cold start (3 SFT epochs: format learned, 10-13% success): room to grow.
+    # From a short cold start (--init of a 3-epoch SFT: format learned, 10-15% success).
     "weak_start": {
-        "lr1e-4_b64_eps1e-6": _arm(1e-4, 8, extra=("optim.eps=1e-6",)),
-        "lr2e-4_b64_eps1e-6": _arm(2e-4, 8, extra=("optim.eps=1e-6",)),
+        "lr1e-4_b64_eps1e-6": _arm(1e-4, 8, extra=EPS),
+        "lr2e-4_b64_eps1e-6": _arm(2e-4, 8, extra=EPS),
+    },
+    # The quickstart's learning rate for 100 iterations, T2PO against GiGPO on one seed.
+    "long": {
+        "lr5e-5_b64_eps1e-6": _arm(5e-5, 8, extra=EPS),
+        "lr5e-5_b64_eps1e-6_gigpo": _arm(5e-5, 8, extra=(*EPS, *NO_T2PO)),
     },
     "quick": {
         "lr1e-4": _arm(1e-4, 2, extra=("rollout.group_size=2",)),
@@ -125,6 +133,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=RESULTS_DIR / "rl_sweep_runs")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "rl_sweep.json")
     p.add_argument("--quick", action="store_true", help="2 arms, 2 iterations, no cold start")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: tabulate the arms already under --work (e.g. after an interruption)",
+    )
     return p.parse_args()
 
 
@@ -208,7 +221,11 @@ def main() -> int:
     if args.arms:
         arms = {k: arms[k] for k in args.arms.split(",")}
     t0 = time.perf_counter()
-    status = run_arms(args, arms)
+    if args.report_only:
+        arms = {k: v for k, v in arms.items() if (args.work / k / "metrics.jsonl").is_file()}
+        status = {k: "reported from its folder" for k in arms}
+    else:
+        status = run_arms(args, arms)
     results = {n: {**read_arm(args.work / n), "status": status.get(n, "?")} for n in arms}
     start = next((r["val_success"].get(0) for r in results.values() if 0 in r["val_success"]), None)
 
@@ -233,23 +250,27 @@ def main() -> int:
 
     scored = [n for n, r in results.items() if any(s > 0 for s in r["val_success"])]
     best = max(scored, key=lambda n: final(results[n])) if scored else "none"
+    b = results.get(best)
+    result = {
+        "start": start if start is not None else float("nan"),
+        "best_final": final(b) if b else float("nan"),
+        "best_peak": peak(b) if b else float("nan"),
+        "arms": len(arms),
+    }
     summary = {
+        "benchmark": "rl_sweep",
         "machine": machine_info(args.device),
         "args": {k: str(v) for k, v in vars(args).items()},
         "arms": {n: {"overrides": arms[n], **results[n]} for n in arms},
-        "start_val_success": start,
         "best_arm": best,
         "seconds": time.perf_counter() - t0,
+        "result": result,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2))
     _plot(results, args.out.with_suffix(".png"))
-    b = results.get(best)
-    print(
-        f"RESULT rl_sweep start={start if start is not None else float('nan'):.3f} "
-        f"best_arm={best} best_final={final(b) if b else float('nan'):.3f} "
-        f"best_peak={peak(b) if b else float('nan'):.3f}"
-    )
+    print(f"best arm (highest last validation): {best}")
+    print("RESULT rl_sweep " + " ".join(f"{k}={v:.3f}" for k, v in result.items()))
     return 0
 
 

@@ -186,3 +186,32 @@ def test_family_study_shards_then_aggregates_without_retraining(tmp_path: Path) 
     for method in ("gigpo", "t2po"):
         saved = json.loads((work / f"{method}_seed0" / "heldout.json").read_text())
         assert payload["methods"][method]["per_seed"] == [saved["summary"]["rollout/success"]]
+
+
+@pytest.mark.slow
+def test_rl_sweep_runs_arms_in_parallel_then_reports_without_rerunning(tmp_path: Path) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    work, out = tmp_path / "runs", tmp_path / "sweep.json"
+    cmd = [sys.executable, str(BENCHMARKS / "rl_sweep.py"), "--quick"]
+    cmd += ["--work", str(work), "--out", str(out)]
+
+    def run(*extra: str) -> str:
+        proc = subprocess.run(
+            [*cmd, *extra], capture_output=True, text=True, env=env, timeout=600, check=False
+        )
+        assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        return proc.stdout
+
+    first = run()
+    values = _parse_result(first.strip().splitlines()[-1], "rl_sweep")
+    assert set(values) == {"start", "best_final", "best_peak", "arms"} and values["arms"] == 2
+    payload = json.loads(out.read_text())
+    for arm in payload["arms"].values():
+        assert arm["status"] == "done" and arm["iterations_done"] == 2
+        assert sorted(arm["val_success"]) == ["0", "1", "2"]  # JSON keys: steps as text
+    assert payload["result"]["start"] == pytest.approx(values["start"], abs=1e-3)
+    # --report-only tabulates the same folders again and trains nothing.
+    mtimes = {p: p.stat().st_mtime for p in work.glob("*/metrics.jsonl")}
+    again = run("--report-only")
+    assert again.strip().splitlines()[-1] == first.strip().splitlines()[-1]
+    assert {p: p.stat().st_mtime for p in work.glob("*/metrics.jsonl")} == mtimes

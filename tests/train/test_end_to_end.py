@@ -49,8 +49,11 @@ def test_two_iterations_train_and_write(tmp_path):
         train={"cold_start": True},
         rft={"episodes": 32, "epochs": 4, "lr": 3e-3, "batch_size": 16},
         env={"memory_window": 0, "max_turns": 8},
+        optim={"eps": 1e-6},
     )
-    history = Trainer(cfg).fit()
+    trainer = Trainer(cfg)
+    assert trainer.optimizer.param_groups[0]["eps"] == 1e-6  # optim.eps reaches AdamW
+    history = trainer.fit()
     assert len(history) == 2
     cold = json.loads((run / "cold_start" / "cold_start.json").read_text())
     assert cold["teacher_success"] == 1.0 and cold["epoch_losses"][-1] < cold["epoch_losses"][0]
