@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from t2po.config import config_from_dict
+from t2po.config import config_from_dict, to_dict
 from t2po.inference.base import SamplingParams, TTIParams
 from t2po.inference.hf import HFSampler
 from t2po.models.loading import load_model_and_tokenizer
@@ -107,13 +107,8 @@ def test_training_run_on_cuda_in_bfloat16(tmp_path) -> None:
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert "val/success" in rows[-1]
     # Resume from the checkpoint on the GPU: one more iteration, counted from 2.
-    more = config_from_dict({**_as_dict(cfg), "train": {**_as_dict(cfg)["train"], "iterations": 3}})
+    data = to_dict(cfg)
+    more = config_from_dict({**data, "train": {**data["train"], "iterations": 3}})
     assert len(Trainer(more).fit()) == 1
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
-
-
-def _as_dict(cfg):
-    from t2po.config import to_dict
-
-    return to_dict(cfg)
