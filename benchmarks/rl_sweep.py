@@ -22,7 +22,6 @@ last validation, is named on the line before).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -30,7 +29,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS_DIR, machine_info, set_offline  # noqa: E402
+from _common import RESULTS_DIR, finish, machine_info, set_offline  # noqa: E402
+
+from t2po.telemetry.plots import plot_metric, read_metrics_jsonl  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -191,9 +192,12 @@ def run_arms(args: argparse.Namespace, arms: dict[str, list[str]]) -> dict[str, 
     return status
 
 
-def read_arm(run_dir: Path) -> dict:
+def read_rows(run_dir: Path) -> list[dict]:
     path = run_dir / "metrics.jsonl"
-    rows = [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
+    return read_metrics_jsonl(path) if path.is_file() else []
+
+
+def summarize_arm(rows: list[dict]) -> dict:
     val = {int(r["step"]): r["val/success"] for r in rows if "val/success" in r}
     train = [r for r in rows if "rollout/success" in r]
     last = train[-1] if train else {}
@@ -224,7 +228,8 @@ def main() -> int:
         status = {k: "reported from its folder" for k in arms}
     else:
         status = run_arms(args, arms)
-    results = {n: {**read_arm(args.work / n), "status": status.get(n, "?")} for n in arms}
+    rows = {n: read_rows(args.work / n) for n in arms}
+    results = {n: {**summarize_arm(rows[n]), "status": status.get(n, "?")} for n in arms}
     start = next((r["val_success"].get(0) for r in results.values() if 0 in r["val_success"]), None)
 
     steps = sorted({s for r in results.values() for s in r["val_success"]})
@@ -255,41 +260,22 @@ def main() -> int:
         "best_peak": peak(b) if b else float("nan"),
         "arms": len(arms),
     }
-    summary = {
-        "benchmark": "rl_sweep",
+    payload = {
         "machine": machine_info(args.device),
         "args": {k: str(v) for k, v in vars(args).items()},
         "arms": {n: {"overrides": arms[n], **results[n]} for n in arms},
         "best_arm": best,
         "seconds": time.perf_counter() - t0,
-        "result": result,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2))
-    _plot(results, args.out.with_suffix(".png"))
+    plot_metric(
+        {n: [arm_rows] for n, arm_rows in rows.items()},
+        "val/success",
+        args.out.with_suffix(".png"),
+        title="RL from one cold start: held-out success per arm",
+    )
     print(f"best arm (highest last validation): {best}")
-    print("RESULT rl_sweep " + " ".join(f"{k}={v:.3f}" for k, v in result.items()))
+    finish("rl_sweep", args.out, payload, result)
     return 0
-
-
-def _plot(results: dict[str, dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, r in results.items():
-        xs = sorted(r["val_success"])
-        if xs:
-            ax.plot(xs, [r["val_success"][x] for x in xs], marker="o", label=name)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("validation success")
-    ax.set_title("RL from one cold start: validation success per arm")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 if __name__ == "__main__":
