@@ -50,7 +50,9 @@ def _arm(lr: float, tasks: int, extra: tuple[str, ...] = ()) -> list[str]:
 
 
 EPS = ("optim.eps=1e-6",)  # AdamW epsilon above unused tokens' ~1e-8 LM-head gradients
-TURN = ("algo.episode_stats=turn",)  # GiGPO episode statistics over turn records
+TURN = ("algo.episode_stats=turn",)
+TOP20 = ("algo.top_entropy_frac=0.2",)  # policy gradient on the forking tokens only
+FROZEN = ("optim.frozen=[embed_tokens,lm_head]",)  # vocabulary rows fixed during RL  # GiGPO episode statistics over turn records
 
 GRIDS: dict[str, dict[str, list[str]]] = {
     # Learning rate against batch size, one Adam step per iteration (the quickstart's shape).
@@ -107,6 +109,22 @@ GRIDS: dict[str, dict[str, list[str]]] = {
     "long": {
         "lr5e-5_b64_eps1e-6": _arm(5e-5, 8, extra=EPS),
         "lr5e-5_b64_eps1e-6_gigpo": _arm(5e-5, 8, extra=(*EPS, *NO_T2PO)),
+    },
+    # RL leaves the vocabulary rows (embeddings and LM head) as the cold start left them, so
+    # the unused tokens' rows cannot drift at any learning rate: can a larger one now learn?
+    "frozen_vocab": {
+        "lr5e-4_b64_frozen": _arm(5e-4, 8, extra=FROZEN),
+        "lr1e-3_b64_frozen": _arm(1e-3, 8, extra=FROZEN),
+        "lr2e-4_b64_frozen": _arm(2e-4, 8, extra=FROZEN),
+        "lr5e-4_b64_frozen_gigpo": _arm(5e-4, 8, extra=(*FROZEN, *NO_T2PO)),
+    },
+    # Policy gradient on the 20% highest-entropy tokens only: the near-certain format and
+    # copy tokens (where the one-signed drift acts) are left out of the update.
+    "top_entropy": {
+        "lr2e-4_b64_top20": _arm(2e-4, 8, extra=TOP20),
+        "lr5e-4_b64_top20": _arm(5e-4, 8, extra=TOP20),
+        "lr1e-3_b64_top20": _arm(1e-3, 8, extra=TOP20),
+        "lr5e-4_b64_top20_gigpo": _arm(5e-4, 8, extra=(*TOP20, *NO_T2PO)),
     },
     "quick": {
         "lr1e-4": _arm(1e-4, 2, extra=("rollout.group_size=2",)),

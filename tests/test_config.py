@@ -49,6 +49,8 @@ def test_bad_types_and_values():
         config_from_dict({"tti": {"enabled": "maybe"}})
     with pytest.raises(ConfigError, match="top_j must be >= 2"):
         config_from_dict({"rollout": {"top_j": 1}})
+    with pytest.raises(ConfigError, match=r"top_entropy_frac must be in \(0, 1\]"):
+        config_from_dict({"algo": {"top_entropy_frac": 0.0}})
 
 
 def test_missing_file():

@@ -137,6 +137,10 @@ class AlgoConfig:
     """KL estimator: k1, k2 or low_var_kl."""
     entropy_coef: float = 0.001
     """Entropy bonus coefficient."""
+    top_entropy_frac: float = 1.0
+    """Fraction of each micro-batch's response tokens, highest policy entropy first, that the
+    policy-gradient loss uses (1.0: all, method.md §5; Wang et al. 2025 use 0.2). KL and
+    entropy terms still see every token."""
     value_clip: float = 0.2
     """Clip range of the critic's value loss (adv_estimator=gae)."""
     dynamic_sampling: bool = False
@@ -158,6 +162,11 @@ class OptimConfig:
     unused token's logit together (measured: the format breaks). PPO codebases use 1e-5."""
     grad_clip: float = 1.0
     """Gradient-norm clip."""
+    frozen: list[str] = field(default_factory=list)
+    """Regular expressions over parameter names (``re.search``); matching parameters are not
+    trained by RL updates, e.g. ``[embed_tokens, lm_head]`` keeps the vocabulary rows fixed
+    so the rows of tokens the policy never emits cannot drift (see ``eps``). Each pattern
+    must match some parameter (a typo is an error that lists the names)."""
     warmup_steps: int = 0
     """Linear learning-rate warm-up over this many optimizer steps (Adam's first steps are
     sign-like: every weight moves by ~lr, which small models do not survive)."""
@@ -480,6 +489,7 @@ def validate(cfg: Config) -> None:
         (cfg.rollout.tasks_per_iter >= 1, "rollout.tasks_per_iter must be >= 1"),
         (cfg.env.max_turns >= 1, "env.max_turns must be >= 1"),
         (cfg.algo.dual_clip_c > 1.0, "algo.dual_clip_c must be > 1"),
+        (0.0 < cfg.algo.top_entropy_frac <= 1.0, "algo.top_entropy_frac must be in (0, 1]"),
         (cfg.optim.micro_batch_size >= 1, "optim.micro_batch_size must be >= 1"),
         (
             cfg.optim.mini_batch_size >= cfg.optim.micro_batch_size,

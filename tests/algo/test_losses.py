@@ -10,6 +10,7 @@ import torch
 from t2po.algo.losses import (
     aggregate,
     entropy_from_logits,
+    high_entropy_mask,
     kl_penalty,
     masked_mean,
     ppo_dual_clip_loss,
@@ -190,3 +191,31 @@ def test_value_loss_hand() -> None:
     assert loss.item() == pytest.approx(0.5 * (1.69 + 1.96) / 2)
     assert value_loss(v, ret, old, mask_B=torch.tensor([1, 0])).item() == pytest.approx(0.845)
     assert value_loss(v, ret, old, clip=None).item() == pytest.approx(0.5 * (1.0 + 1.96) / 2)
+
+
+def test_high_entropy_mask_hand() -> None:
+    ent = torch.tensor([[0.9, 0.1, 0.5, 7.0], [0.3, 0.7, 0.2, 0.0]])
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])  # 7.0 is padding: never counted
+    # 7 valid entropies sorted: 0.0 0.1 0.2 0.3 0.5 0.7 0.9; the top 3/7 are >= 0.5.
+    kept = high_entropy_mask(ent, mask, 3 / 7)
+    assert kept.tolist() == [[True, False, True, False], [False, True, False, False]]
+    assert torch.equal(high_entropy_mask(ent, mask, 1.0), mask.bool())
+    ties = high_entropy_mask(torch.ones(1, 4), torch.ones(1, 4), 0.25)
+    assert ties.all()  # equal entropies at the threshold are all kept
+    with pytest.raises(ValueError, match="keep_frac"):
+        high_entropy_mask(ent, mask, 0.0)
+
+
+def test_high_entropy_mask_matches_sorting_loop() -> None:
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(20):
+        ent = torch.rand(3, 9, generator=gen)
+        mask = torch.rand(3, 9, generator=gen) > 0.3
+        frac = float(torch.rand(1, generator=gen).clamp_min(0.05))
+        kept = high_entropy_mask(ent, mask, frac)
+        valid = sorted((float(ent[b, i]) for b in range(3) for i in range(9) if mask[b, i]))
+        n_keep = len(valid) - math.ceil((1 - frac) * (len(valid) - 1))  # "higher" quantile
+        threshold = valid[len(valid) - n_keep]
+        for b in range(3):
+            for i in range(9):
+                assert bool(kept[b, i]) == (bool(mask[b, i]) and float(ent[b, i]) >= threshold)

@@ -49,7 +49,7 @@ def test_two_iterations_train_and_write(tmp_path):
         train={"cold_start": True},
         rft={"episodes": 32, "epochs": 4, "lr": 3e-3, "batch_size": 16},
         env={"memory_window": 0, "max_turns": 8},
-        optim={"eps": 1e-6},
+        optim={"eps": 1e-6, "frozen": ["lm_head"]},
     )
     trainer = Trainer(cfg)
     assert trainer.optimizer.param_groups[0]["eps"] == 1e-6  # optim.eps reaches AdamW
@@ -68,6 +68,7 @@ def test_two_iterations_train_and_write(tmp_path):
     end = load_file(run / "checkpoints" / "iter_000002" / "model" / "model.safetensors")
     changed = [k for k in start if not torch.equal(start[k], end[k])]
     assert changed, "no parameter changed after two updates"
+    assert "lm_head.weight" not in changed  # optim.frozen kept it as the cold start left it
     # Metrics and transcripts were written.
     rows = metrics(run)
     assert [r["step"] for r in rows] == [0, 1, 2]  # step 0: validation before RL

@@ -76,6 +76,31 @@ def aggregate(loss_B_T: Tensor, mask_B_T: Tensor, mode: str = LossAgg.token_mean
     return masked_mean(per_seq_B, has_tokens_B)
 
 
+def high_entropy_mask(entropy_B_T: Tensor, mask_B_T: Tensor, keep_frac: float) -> Tensor:
+    """Keep only the ``keep_frac`` highest-entropy valid tokens (Wang et al. 2025,
+    arXiv 2506.01939: policy gradients on the "forking" tokens only).
+
+    Near-certain tokens (format, copied coordinates) carry almost no learning signal, but a
+    batch whose mean advantage is one-signed pushes them all the same way and Adam scales that
+    up to lr-sized steps; masking them keeps those circuits out of the update.
+
+    Args:
+        entropy_B_T: per-token policy entropy (nats); only compared, never differentiated.
+        mask_B_T: 0/1 valid-token mask. keep_frac: in (0, 1]; 1 returns ``mask_B_T``.
+    Returns:
+        bool ``B x T``: valid tokens whose entropy is at or above the ``1 - keep_frac``
+        quantile of the valid tokens' entropies (ties at the threshold are all kept).
+    """
+    valid = mask_B_T.bool()
+    if keep_frac >= 1.0 or not bool(valid.any()):
+        return valid
+    if keep_frac <= 0.0:
+        raise ValueError(f"keep_frac must be in (0, 1], got {keep_frac}")
+    values = entropy_B_T.detach()[valid].float()
+    threshold = torch.quantile(values, 1.0 - keep_frac, interpolation="higher")
+    return valid & (entropy_B_T.detach() >= threshold)
+
+
 def ppo_dual_clip_loss(
     logprobs_B_T: Tensor,
     old_logprobs_B_T: Tensor,

@@ -33,6 +33,7 @@ from t2po.train.batch import flatten, trainable_mask
 from t2po.train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
 from t2po.train.coldstart import cold_start_from_config
 from t2po.train.critic import Critic, critic_update
+from t2po.train.params import freeze_matching
 from t2po.train.setup import (
     eval_tasks,
     rollout_settings,
@@ -68,7 +69,7 @@ class Trainer:
             self.model.gradient_checkpointing_enable()
         o = cfg.optim
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(),
+            freeze_matching(self.model, o.frozen),
             lr=o.lr,
             weight_decay=o.weight_decay,
             betas=o.betas,
@@ -287,6 +288,7 @@ class Trainer:
             kl_coef=cfg.algo.kl_coef,
             kl_estimator=cfg.algo.kl_estimator,
             entropy_coef=cfg.algo.entropy_coef,
+            top_entropy_frac=cfg.algo.top_entropy_frac,
             grad_clip=cfg.optim.grad_clip,
             ppo_epochs=cfg.optim.ppo_epochs,
             mini_batch_size=cfg.optim.mini_batch_size,

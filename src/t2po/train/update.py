@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from t2po.algo.losses import aggregate, kl_penalty, masked_mean, ppo_dual_clip_loss
+from t2po.algo.losses import (
+    aggregate,
+    high_entropy_mask,
+    kl_penalty,
+    masked_mean,
+    ppo_dual_clip_loss,
+)
 from t2po.train.batch import TokenBatch, collate
 from t2po.train.policy import batched_logprobs, forward_token_stats
 
@@ -38,6 +44,7 @@ class UpdateParams:
     kl_coef: float = 0.0
     kl_estimator: str = "low_var_kl"
     entropy_coef: float = 0.001
+    top_entropy_frac: float = 1.0
     grad_clip: float = 1.0
     ppo_epochs: int = 1
     mini_batch_size: int = 64
@@ -139,17 +146,18 @@ def ppo_update(
                     if single_pass
                     else _scatter(old_R, chunks[i], ts.response_mask_B_W)
                 )
+                assert ts.entropy_B_W is not None
+                pg_mask = high_entropy_mask(ts.entropy_B_W, mask, params.top_entropy_frac)
                 pg_loss, pg_stats = ppo_dual_clip_loss(
                     ts.logprobs_B_W,
                     old_B_W,
                     adv_B_W,
-                    mask,
+                    pg_mask,
                     clip_low=params.clip_low,
                     clip_high=params.clip_high,
                     dual_clip_c=params.dual_clip_c,
                     agg=params.loss_agg,
                 )
-                assert ts.entropy_B_W is not None
                 entropy = aggregate(ts.entropy_B_W, mask, params.loss_agg)
                 loss = pg_loss - params.entropy_coef * entropy
                 if ref_R is not None:
