@@ -50,9 +50,9 @@ def _arm(lr: float, tasks: int, extra: tuple[str, ...] = ()) -> list[str]:
 
 
 EPS = ("optim.eps=1e-6",)  # AdamW epsilon above unused tokens' ~1e-8 LM-head gradients
-TURN = ("algo.episode_stats=turn",)
+TURN = ("algo.episode_stats=turn",)  # GiGPO episode statistics over turn records
 TOP20 = ("algo.top_entropy_frac=0.2",)  # policy gradient on the forking tokens only
-FROZEN = ("optim.frozen=[embed_tokens,lm_head]",)  # vocabulary rows fixed during RL  # GiGPO episode statistics over turn records
+FROZEN = ("optim.frozen=[embed_tokens,lm_head]",)  # vocabulary rows fixed during RL
 
 GRIDS: dict[str, dict[str, list[str]]] = {
     # Learning rate against batch size, one Adam step per iteration (the quickstart's shape).

@@ -213,7 +213,7 @@ def test_high_entropy_mask_matches_sorting_loop() -> None:
         mask = torch.rand(3, 9, generator=gen) > 0.3
         frac = float(torch.rand(1, generator=gen).clamp_min(0.05))
         kept = high_entropy_mask(ent, mask, frac)
-        valid = sorted((float(ent[b, i]) for b in range(3) for i in range(9) if mask[b, i]))
+        valid = sorted(float(ent[b, i]) for b in range(3) for i in range(9) if mask[b, i])
         n_keep = len(valid) - math.ceil((1 - frac) * (len(valid) - 1))  # "higher" quantile
         threshold = valid[len(valid) - n_keep]
         for b in range(3):
