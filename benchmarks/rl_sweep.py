@@ -125,6 +125,9 @@ GRIDS: dict[str, dict[str, list[str]]] = {
         "lr5e-4_b64_top20": _arm(5e-4, 8, extra=TOP20),
         "lr1e-3_b64_top20": _arm(1e-3, 8, extra=TOP20),
         "lr5e-4_b64_top20_gigpo": _arm(5e-4, 8, extra=(*TOP20, *NO_T2PO)),
+        # With turn-record statistics the advantages are zero-mean over turns: no net push.
+        "lr2e-4_b64_top20_turn": _arm(2e-4, 8, extra=(*TOP20, *TURN)),
+        "lr5e-4_b64_top20_turn": _arm(5e-4, 8, extra=(*TOP20, *TURN)),
     },
     "quick": {
         "lr1e-4": _arm(1e-4, 2, extra=("rollout.group_size=2",)),

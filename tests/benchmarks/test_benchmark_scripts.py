@@ -215,3 +215,43 @@ def test_rl_sweep_runs_arms_in_parallel_then_reports_without_rerunning(tmp_path:
     again = run("--report-only")
     assert again.strip().splitlines()[-1] == first.strip().splitlines()[-1]
     assert {p: p.stat().st_mtime for p in work.glob("*/metrics.jsonl")} == mtimes
+
+
+def test_sokoban_moves_grades_the_expert_and_eval_folders(tmp_path: Path) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    script = str(BENCHMARKS / "sokoban_moves.py")
+
+    def run(*argv: str) -> dict[str, float]:
+        proc = subprocess.run(
+            [sys.executable, script, *argv], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        return _parse_result(proc.stdout.strip().splitlines()[-1], "sokoban_moves")
+
+    # The optimal expert: every move on a shortest path, every action as its thought said.
+    quick = run("--quick", "--out", str(tmp_path / "quick.json"))
+    assert quick == {
+        "expert_success": 1.0,
+        "expert_bump": 0.0,
+        "expert_deadlock": 0.0,
+        "expert_agrees": 1.0,
+    }
+    # An eval folder's episodes.jsonl: one bump (thought said down, action right), one win.
+    grid = "# # # # # #\n# _ _ P # #\n# _ _ X _ #\n# _ O _ _ #\n# _ # _ _ #\n# # # # # #"
+    said = "<think>you (2,4): move down.</think><action>{}</action>"
+    turns = [
+        {"observation": grid, "response": said.format("right"), "action": "right"},
+        {"observation": grid, "response": said.format("down"), "action": "down"},
+    ]
+    folder = tmp_path / "ev"
+    folder.mkdir()
+    (folder / "episodes.jsonl").write_text(json.dumps({"won": True, "turns": turns}) + "\n")
+    graded = run(f"agent={folder}", "--out", str(tmp_path / "ev.json"))
+    assert graded == {
+        "agent_success": 1.0,
+        "agent_bump": 0.5,
+        "agent_deadlock": 0.0,
+        "agent_agrees": 0.5,
+    }
+    payload = json.loads((tmp_path / "ev.json").read_text())
+    assert payload["rates"]["agent"]["optimal"] == 0.5 and payload["result"] == graded

@@ -1,0 +1,91 @@
+"""sokoban_moves: how good is each move an agent made, not only whether it won?
+
+Reads the ``episodes.jsonl`` of one or more ``t2po eval`` runs and grades every turn with the
+optimal solver (:mod:`t2po.envs.sokoban.moves`): on a shortest path, a detour, a bump into a
+wall or stuck box, a deadlocking push, or a move in an already unsolvable room; and whether
+the action repeats the ``move X`` its thought named. This is how the README's RL-stability
+study tells *what* RL changed (e.g. fewer deadlocks but actions that stop following the
+thought).
+
+Usage::
+
+    t2po eval configs/quickstart.yaml model.path=MODEL --episodes 256 --families sokoban --out ev
+    python benchmarks/sokoban_moves.py cold=ev_cold rl=ev_rl      # NAME=eval folder or file
+    python benchmarks/sokoban_moves.py --quick                    # the expert on 16 rooms
+
+Last line: ``RESULT sokoban_moves <name>_<rate>=<x> ...`` for success, bump, deadlock and
+agrees of every input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import _common as common
+
+from t2po.envs.sokoban.env import SokobanEnv
+from t2po.envs.sokoban.expert import SokobanExpert
+from t2po.envs.sokoban.moves import MoveGrade, grade_episodes
+from t2po.rollout.parsing import format_response
+
+HEADLINE = ("success", "bump", "deadlock", "agrees")
+
+
+def expert_episodes(n: int) -> list[dict[str, Any]]:
+    """``n`` expert episodes in the ``episodes.jsonl`` shape (observation, response, action)."""
+    episodes = []
+    for seed in range(n):
+        env = SokobanEnv()
+        obs, info = env.reset(seed=seed)
+        expert, turns, done = SokobanExpert(env), [], False
+        while not done:
+            step = expert.act(obs, info)
+            response = format_response(step.thought, step.action)
+            turns.append({"observation": obs["text"], "response": response, "action": step.action})
+            obs, _, terminated, truncated, info = env.step(step.action)
+            done = terminated or truncated
+        episodes.append({"won": bool(info["won"]), "turns": turns})
+    return episodes
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    file = path / "episodes.jsonl" if path.is_dir() else path
+    return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        prog="benchmarks/sokoban_moves.py", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("inputs", nargs="*", help="NAME=PATH of a t2po eval folder or episodes.jsonl")
+    p.add_argument("--quick", action="store_true", help="grade the expert on 16 rooms")
+    p.add_argument("--out", type=Path, default=common.RESULTS_DIR / "sokoban_moves.json")
+    args = p.parse_args()
+    if args.quick:
+        sources = {"expert": expert_episodes(16)}
+    else:
+        if not args.inputs:
+            p.error("give NAME=PATH inputs (or --quick)")
+        pairs = [item.split("=", 1) for item in args.inputs]
+        if any(len(pair) != 2 for pair in pairs):
+            p.error("inputs are NAME=PATH")
+        sources = {name: load(Path(path)) for name, path in pairs}
+    rates = {name: grade_episodes(episodes) for name, episodes in sources.items()}
+    columns = ["success", "turns", *(g.value for g in MoveGrade), "agrees"]
+    print(f"{'run':<16}" + "".join(f"{c:>13}" for c in columns))
+    for name, row in rates.items():
+        print(f"{name:<16}" + "".join(f"{row[c]:>13.3f}" for c in columns))
+    result = {f"{name}_{key}": rates[name][key] for name in rates for key in HEADLINE}
+    payload = {
+        "machine": common.machine_info("cpu"),
+        "inputs": {name: len(eps) for name, eps in sources.items()},
+        "rates": rates,
+    }
+    common.finish("sokoban_moves", args.out, payload, result)
+
+
+if __name__ == "__main__":
+    main()
