@@ -129,6 +129,13 @@ GRIDS: dict[str, dict[str, list[str]]] = {
         "lr2e-4_b64_top20_turn": _arm(2e-4, 8, extra=(*TOP20, *TURN)),
         "lr5e-4_b64_top20_turn": _arm(5e-4, 8, extra=(*TOP20, *TURN)),
     },
+    # A KL anchor to the cold start (k3): keeps the near-certain tokens (format, the action
+    # copying the thought's move) in place while the decision tokens move.
+    "kl_anchor": {
+        "lr2e-4_b64_turn_eps_kl0.1": _arm(2e-4, 8, extra=(*TURN, *EPS, "algo.kl_coef=0.1")),
+        "lr2e-4_b64_turn_eps_kl0.02": _arm(2e-4, 8, extra=(*TURN, *EPS, "algo.kl_coef=0.02")),
+        "lr5e-4_b64_turn_eps_kl0.1": _arm(5e-4, 8, extra=(*TURN, *EPS, "algo.kl_coef=0.1")),
+    },
     "quick": {
         "lr1e-4": _arm(1e-4, 2, extra=("rollout.group_size=2",)),
         "lr2e-4": _arm(2e-4, 2, extra=("rollout.group_size=2",)),
