@@ -75,9 +75,10 @@ def main() -> None:
         sources = {name: load(Path(path)) for name, path in pairs}
     rates = {name: grade_episodes(episodes) for name, episodes in sources.items()}
     columns = ["success", "turns", *(g.value for g in MoveGrade), "agrees"]
-    print(f"{'run':<16}" + "".join(f"{c:>13}" for c in columns))
+    width = max(len("run"), *(len(name) for name in rates)) + 2
+    print(f"{'run':<{width}}" + "".join(f"{c:>13}" for c in columns))
     for name, row in rates.items():
-        print(f"{name:<16}" + "".join(f"{row[c]:>13.3f}" for c in columns))
+        print(f"{name:<{width}}" + "".join(f"{row[c]:>13.3f}" for c in columns))
     result = {f"{name}_{key}": rates[name][key] for name in rates for key in HEADLINE}
     payload = {
         "machine": common.machine_info("cpu"),
