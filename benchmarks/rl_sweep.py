@@ -154,6 +154,13 @@ GRIDS: dict[str, dict[str, list[str]]] = {
         "lr1e-4_b64_turn_eps_mem1": _arm(1e-4, 8, extra=(*TURN, *EPS, "env.memory_window=1")),
         "lr5e-5_b64_eps_mem1": _arm(5e-5, 8, extra=(*EPS, "env.memory_window=1")),
     },
+    # A 4.4x wider tiny model (hidden 256, 6 layers, 5.8M parameters; build it with
+    # t2po.models.tiny.build_tiny(..., hidden_size=256, num_hidden_layers=6, ...) and cold-start
+    # it with t2po rft): does more capacity let RL turn rooms into rules?
+    "wide": {
+        "lr5e-5_b64_eps": _arm(5e-5, 8, extra=EPS),
+        "lr1e-4_b64_turn_eps_kl0.1": _arm(1e-4, 8, extra=(*TURN, *EPS, "algo.kl_coef=0.1")),
+    },
     "quick": {
         "lr1e-4": _arm(1e-4, 2, extra=("rollout.group_size=2",)),
         "lr2e-4": _arm(2e-4, 2, extra=("rollout.group_size=2",)),

@@ -165,8 +165,9 @@ class OptimConfig:
     frozen: list[str] = field(default_factory=list)
     """Regular expressions over parameter names (``re.search``); matching parameters are not
     trained by RL updates, e.g. ``[embed_tokens, lm_head]`` keeps the vocabulary rows fixed
-    so the rows of tokens the policy never emits cannot drift (see ``eps``). Each pattern
-    must match some parameter (a typo is an error that lists the names)."""
+    so the rows of tokens the policy never emits cannot drift (see ``eps``; on Sokoban this
+    alone did not stop the collapse at lr >= 5e-4). Each pattern must match some parameter
+    (a typo is an error that lists the names)."""
     warmup_steps: int = 0
     """Linear learning-rate warm-up over this many optimizer steps (Adam's first steps are
     sign-like: every weight moves by ~lr, which small models do not survive)."""

@@ -86,6 +86,34 @@ def test_micro_batches_accumulate_to_the_full_batch_gradient():
     assert torch.allclose(one, many, atol=1e-6)
 
 
+def test_top_entropy_frac_trains_only_the_forking_token():
+    # Keeping 1 of 3 tokens by entropy gives the gradient of training that token alone.
+    model = tiny_model()
+    prompt, response = [1, 2, 3], [4, 5, 6]
+    tb = collate([prompt], [response], [[True] * 3], 0)
+    entropy = forward_token_stats(model, tb, with_entropy=True).entropy_B_W
+    mask = forward_token_stats(model, tb).response_mask_B_W
+    assert entropy is not None
+    k = int(torch.argmax(entropy[0][mask[0]]))
+    kept = [i == k for i in range(3)]
+
+    def grads(trainable, frac):
+        model.zero_grad()
+        opt = torch.optim.SGD(model.parameters(), lr=0.0)
+        params = UpdateParams(
+            mini_batch_size=1, micro_batch_size=1, entropy_coef=0, top_entropy_frac=frac
+        )
+        sample = Sample(prompt, response, trainable, -0.7)
+        ppo_update(
+            model, opt, [sample], params, pad_id=0, generator=torch.Generator().manual_seed(0)
+        )
+        return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+    filtered = grads([True] * 3, 1 / 3)
+    assert torch.allclose(filtered, grads(kept, 1.0), atol=1e-7)
+    assert not torch.allclose(filtered, grads([True] * 3, 1.0), atol=1e-6)
+
+
 def test_forced_tokens_do_not_train():
     model = tiny_model()
     sample = Sample([1, 2, 3], [4, 5], [False, False], 1.0)

@@ -80,9 +80,11 @@ def high_entropy_mask(entropy_B_T: Tensor, mask_B_T: Tensor, keep_frac: float) -
     """Keep only the ``keep_frac`` highest-entropy valid tokens (Wang et al. 2025,
     arXiv 2506.01939: policy gradients on the "forking" tokens only).
 
-    Near-certain tokens (format, copied coordinates) carry almost no learning signal, but a
-    batch whose mean advantage is one-signed pushes them all the same way and Adam scales that
-    up to lr-sized steps; masking them keeps those circuits out of the update.
+    The idea: near-certain tokens (format, copied coordinates) carry almost no learning
+    signal, yet a batch whose mean advantage is one-signed pushes them all the same way and
+    Adam scales that up to lr-sized steps. (Measured on Sokoban with the tiny model, it does
+    not help: with a negative mean advantage the push lands on the forking tokens instead and
+    flattens them; see the README's RL-stability study.)
 
     Args:
         entropy_B_T: per-token policy entropy (nats); only compared, never differentiated.
