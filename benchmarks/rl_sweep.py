@@ -136,18 +136,6 @@ GRIDS: dict[str, dict[str, list[str]]] = {
         "lr2e-4_b64_turn_eps_kl0.02": _arm(2e-4, 8, extra=(*TURN, *EPS, "algo.kl_coef=0.02")),
         "lr5e-4_b64_turn_eps_kl0.1": _arm(5e-4, 8, extra=(*TURN, *EPS, "algo.kl_coef=0.1")),
     },
-    # Several clipped PPO steps per iteration (mini-batches of 64 turns, 2 epochs: ~14 Adam
-    # steps) at a small learning rate: the ratio clip, not the step size, bounds the move.
-    "ppo_steps": {
-        "lr5e-5_mb64x2_turn_eps": [
-            f"optim.lr={5e-5}",
-            "rollout.tasks_per_iter=8",
-            "optim.mini_batch_size=64",
-            "optim.ppo_epochs=2",
-            *TURN,
-            *EPS,
-        ],
-    },
     # Memory window P=1 (needs a cold start trained with it): after a bump the prompt shows
     # the unchanged grid and the repeated action, so "do not repeat" is learnable.
     "memory": {
