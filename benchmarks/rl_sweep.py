@@ -115,16 +115,12 @@ GRIDS: dict[str, dict[str, list[str]]] = {
     "frozen_vocab": {
         "lr5e-4_b64_frozen": _arm(5e-4, 8, extra=FROZEN),
         "lr1e-3_b64_frozen": _arm(1e-3, 8, extra=FROZEN),
-        "lr2e-4_b64_frozen": _arm(2e-4, 8, extra=FROZEN),
-        "lr5e-4_b64_frozen_gigpo": _arm(5e-4, 8, extra=(*FROZEN, *NO_T2PO)),
     },
     # Policy gradient on the 20% highest-entropy tokens only: the near-certain format and
     # copy tokens (where the one-signed drift acts) are left out of the update.
     "top_entropy": {
-        "lr2e-4_b64_top20": _arm(2e-4, 8, extra=TOP20),
         "lr5e-4_b64_top20": _arm(5e-4, 8, extra=TOP20),
         "lr1e-3_b64_top20": _arm(1e-3, 8, extra=TOP20),
-        "lr5e-4_b64_top20_gigpo": _arm(5e-4, 8, extra=(*TOP20, *NO_T2PO)),
         # With turn-record statistics the advantages are zero-mean over turns: no net push.
         "lr2e-4_b64_top20_turn": _arm(2e-4, 8, extra=(*TOP20, *TURN)),
         "lr5e-4_b64_top20_turn": _arm(5e-4, 8, extra=(*TOP20, *TURN)),
@@ -133,14 +129,12 @@ GRIDS: dict[str, dict[str, list[str]]] = {
     # copying the thought's move) in place while the decision tokens move.
     "kl_anchor": {
         "lr2e-4_b64_turn_eps_kl0.1": _arm(2e-4, 8, extra=(*TURN, *EPS, "algo.kl_coef=0.1")),
-        "lr2e-4_b64_turn_eps_kl0.02": _arm(2e-4, 8, extra=(*TURN, *EPS, "algo.kl_coef=0.02")),
         "lr5e-4_b64_turn_eps_kl0.1": _arm(5e-4, 8, extra=(*TURN, *EPS, "algo.kl_coef=0.1")),
     },
     # Memory window P=1 (needs a cold start trained with it): after a bump the prompt shows
     # the unchanged grid and the repeated action, so "do not repeat" is learnable.
     "memory": {
         "lr1e-4_b64_turn_eps_mem1": _arm(1e-4, 8, extra=(*TURN, *EPS, "env.memory_window=1")),
-        "lr5e-5_b64_eps_mem1": _arm(5e-5, 8, extra=(*EPS, "env.memory_window=1")),
     },
     # A 4.4x wider tiny model (hidden 256, 6 layers, 5.8M parameters; build it with
     # t2po.models.tiny.build_tiny(..., hidden_size=256, num_hidden_layers=6, ...) and cold-start
