@@ -52,6 +52,7 @@ def _arm(lr: float, tasks: int, extra: tuple[str, ...] = ()) -> list[str]:
 EPS = ("optim.eps=1e-6",)  # AdamW epsilon above unused tokens' ~1e-8 LM-head gradients
 TURN = ("algo.episode_stats=turn",)  # GiGPO episode statistics over turn records
 TOP20 = ("algo.top_entropy_frac=0.2",)  # policy gradient on the forking tokens only
+KL = ("algo.kl_coef=0.1",)  # k3 KL to the cold start
 FROZEN = ("optim.frozen=[embed_tokens,lm_head]",)  # vocabulary rows fixed during RL
 
 GRIDS: dict[str, dict[str, list[str]]] = {
@@ -128,8 +129,11 @@ GRIDS: dict[str, dict[str, list[str]]] = {
     # A KL anchor to the cold start (k3): keeps the near-certain tokens (format, the action
     # copying the thought's move) in place while the decision tokens move.
     "kl_anchor": {
-        "lr2e-4_b64_turn_eps_kl0.1": _arm(2e-4, 8, extra=(*TURN, *EPS, "algo.kl_coef=0.1")),
-        "lr5e-4_b64_turn_eps_kl0.1": _arm(5e-4, 8, extra=(*TURN, *EPS, "algo.kl_coef=0.1")),
+        "lr2e-4_b64_turn_eps_kl0.1": _arm(2e-4, 8, extra=(*TURN, *EPS, *KL)),
+        "lr5e-4_b64_turn_eps_kl0.1": _arm(5e-4, 8, extra=(*TURN, *EPS, *KL)),
+        # Does the step-level advantage drive the extra bumps? omega 0 drops it, 2 doubles it.
+        "lr2e-4_b64_turn_eps_kl0.1_omega0": _arm(2e-4, 8, extra=(*TURN, *EPS, *KL, "algo.omega=0")),
+        "lr2e-4_b64_turn_eps_kl0.1_omega2": _arm(2e-4, 8, extra=(*TURN, *EPS, *KL, "algo.omega=2")),
     },
     # Memory window P=1 (needs a cold start trained with it): after a bump the prompt shows
     # the unchanged grid and the repeated action, so "do not repeat" is learnable.
@@ -141,7 +145,7 @@ GRIDS: dict[str, dict[str, list[str]]] = {
     # it with t2po rft): does more capacity let RL turn rooms into rules?
     "wide": {
         "lr5e-5_b64_eps": _arm(5e-5, 8, extra=EPS),
-        "lr1e-4_b64_turn_eps_kl0.1": _arm(1e-4, 8, extra=(*TURN, *EPS, "algo.kl_coef=0.1")),
+        "lr1e-4_b64_turn_eps_kl0.1": _arm(1e-4, 8, extra=(*TURN, *EPS, *KL)),
     },
     "quick": {
         "lr1e-4": _arm(1e-4, 2, extra=("rollout.group_size=2",)),
