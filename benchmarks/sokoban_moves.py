@@ -20,40 +20,32 @@ agrees of every input.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import _common as common
 
-from t2po.envs.sokoban.env import SokobanEnv
-from t2po.envs.sokoban.expert import SokobanExpert
+from t2po.envs import get_family
 from t2po.envs.sokoban.moves import MoveGrade, grade_episodes
-from t2po.rollout.parsing import format_response
+from t2po.evaluation.store import ResultStore
+from t2po.rollout.engine import RolloutSettings, Task
+from t2po.rollout.expert import expert_rollout
+from t2po.telemetry.jsonl import read_jsonl
+from t2po.telemetry.transcripts import episode_record
 
 HEADLINE = ("success", "bump", "deadlock", "agrees")
 
 
 def expert_episodes(n: int) -> list[dict[str, Any]]:
-    """``n`` expert episodes in the ``episodes.jsonl`` shape (observation, response, action)."""
-    episodes = []
-    for seed in range(n):
-        env = SokobanEnv()
-        obs, info = env.reset(seed=seed)
-        expert, turns, done = SokobanExpert(env), [], False
-        while not done:
-            step = expert.act(obs, info)
-            response = format_response(step.thought, step.action)
-            turns.append({"observation": obs["text"], "response": response, "action": step.action})
-            obs, _, terminated, truncated, info = env.step(step.action)
-            done = terminated or truncated
-        episodes.append({"won": bool(info["won"]), "turns": turns})
-    return episodes
+    """``n`` expert episodes, played as cold start plays them, as episode records."""
+    tasks = [Task(f"sokoban-{seed}", seed) for seed in range(n)]
+    trajectories = expert_rollout(get_family("sokoban"), tasks, RolloutSettings(max_turns=20))
+    return [episode_record(t, iteration=0, split="expert") for t in trajectories]
 
 
 def load(path: Path) -> list[dict[str, Any]]:
-    file = path / "episodes.jsonl" if path.is_dir() else path
-    return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+    """An eval folder's finished episodes (de-duplicated as ``t2po eval`` resumes), or a file."""
+    return ResultStore(path).episodes() if path.is_dir() else read_jsonl(path)
 
 
 def main() -> None:

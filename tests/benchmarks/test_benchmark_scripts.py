@@ -245,7 +245,8 @@ def test_sokoban_moves_grades_the_expert_and_eval_folders(tmp_path: Path) -> Non
     ]
     folder = tmp_path / "ev"
     folder.mkdir()
-    (folder / "episodes.jsonl").write_text(json.dumps({"won": True, "turns": turns}) + "\n")
+    row = {"key": "sokoban/0", "won": True, "turns": turns}
+    (folder / "episodes.jsonl").write_text(json.dumps(row) + "\n")
     graded = run(f"agent={folder}", "--out", str(tmp_path / "ev.json"))
     assert graded == {
         "agent_success": 1.0,
