@@ -147,6 +147,13 @@ GRIDS: dict[str, dict[str, list[str]]] = {
         "lr5e-5_b64_eps": _arm(5e-5, 8, extra=EPS),
         "lr1e-4_b64_turn_eps_kl0.1": _arm(1e-4, 8, extra=(*TURN, *EPS, *KL)),
     },
+    # From a cold start on a *slipping* expert (`t2po rft ... rft.expert_slip=0.25`): the
+    # teacher sometimes acts against its own thought, the policy inherits it, and RL has a
+    # rule to learn that holds in every room (act on the thought).
+    "slip": {
+        "lr5e-5_b64": _arm(5e-5, 8),
+        "lr2e-4_b64_turn_eps": _arm(2e-4, 8, extra=(*TURN, *EPS)),
+    },
     "quick": {
         "lr1e-4": _arm(1e-4, 2, extra=("rollout.group_size=2",)),
         "lr2e-4": _arm(2e-4, 2, extra=("rollout.group_size=2",)),

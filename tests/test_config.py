@@ -51,6 +51,10 @@ def test_bad_types_and_values():
         config_from_dict({"rollout": {"top_j": 1}})
     with pytest.raises(ConfigError, match=r"top_entropy_frac must be in \(0, 1\]"):
         config_from_dict({"algo": {"top_entropy_frac": 0.0}})
+    with pytest.raises(ConfigError, match=r"expert_slip must be in \[0, 1\]"):
+        config_from_dict({"rft": {"expert_slip": 1.5}})
+    with pytest.raises(ConfigError, match="expert_slip applies to rft.teacher 'expert' only"):
+        config_from_dict({"rft": {"expert_slip": 0.2, "teacher": "policy"}})
 
 
 def test_missing_file():

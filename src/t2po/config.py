@@ -205,6 +205,9 @@ class TrainConfig:
 class RFTConfig:
     teacher: str = "expert"
     """'expert' (the family's solver) or 'policy' (the current model's sampler)."""
+    expert_slip: float = 0.0
+    """With teacher 'expert': chance per turn that it acts at random among the admissible
+    actions (keeping its thought), a fallible teacher whose mistakes RL can learn away."""
     episodes: int = 256
     """Teacher episodes to roll out."""
     min_score: float = 0.8
@@ -499,6 +502,11 @@ def validate(cfg: Config) -> None:
         (cfg.tds.max_resamples >= 0, "tds.max_resamples must be >= 0"),
         (cfg.tti.window >= 1, "tti.window must be >= 1"),
         (cfg.rft.teacher in ("expert", "policy"), "rft.teacher must be 'expert' or 'policy'"),
+        (0.0 <= cfg.rft.expert_slip <= 1.0, "rft.expert_slip must be in [0, 1]"),
+        (
+            cfg.rft.expert_slip == 0.0 or cfg.rft.teacher == "expert",
+            "rft.expert_slip applies to rft.teacher 'expert' only",
+        ),
         (cfg.model.sampler in ("hf", "api"), "model.sampler must be 'hf' or 'api'"),
         (
             cfg.model.sampler != "api" or bool(cfg.api.model),

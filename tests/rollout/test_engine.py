@@ -184,3 +184,69 @@ def test_expert_rollout_stop_reasons_match_the_engine():
     )
     assert not cut[0].won and cut[0].stop_reason == StopReason.max_turns
     assert len(cut[0].turns) == 2
+
+
+def test_slipped_action_rate_and_choices():
+    import random
+
+    from t2po.rollout.expert import slipped_action
+
+    info = {"admissible_actions": ["up", "down", "left", "right"]}
+    rng = random.Random(0)
+    draws = [slipped_action("up", info, 0.4, rng) for _ in range(20_000)]
+    # A slip draws uniformly, the planned move included: 0.4 * 3/4 of turns differ.
+    assert sum(d != "up" for d in draws) / len(draws) == pytest.approx(0.3, abs=0.015)
+    assert set(draws) == {"up", "down", "left", "right"}
+    assert slipped_action("up", info, 0.0, rng) == "up"
+    assert slipped_action("up", {}, 1.0, rng) == "up"  # nothing to slip to
+    assert slipped_action("up", info, 1.0, random.Random(3)) in info["admissible_actions"]
+
+
+def test_slipping_expert_replans_is_reproducible_and_keeps_thought_and_action_consistent():
+    import dataclasses
+
+    from t2po.envs.registry import get_family
+    from t2po.envs.sokoban.moves import thought_agrees
+    from t2po.rollout.expert import expert_rollout
+
+    family = get_family("sokoban")
+    tasks = [Task(f"s{i}", i) for i in range(30)]
+    settings = RolloutSettings(max_turns=30)
+    clean = expert_rollout(family, tasks, settings)
+    slipping = expert_rollout(family, tasks, settings, slip=0.3, seed=7)
+    again = expert_rollout(family, tasks, settings, slip=0.3, seed=7)
+    assert all(t.won for t in clean)
+    assert [[u.action for u in t.turns] for t in slipping] == [
+        [u.action for u in t.turns] for t in again
+    ]
+    # The expert re-plans after a slip: most episodes still win, with more turns.
+    assert sum(t.won for t in slipping) >= 20
+    assert sum(len(t.turns) for t in slipping) > sum(len(t.turns) for t in clean)
+    # Sokoban's expert rewrites the thought's last word: every response acts on its thought.
+    turns = [u for t in slipping for u in t.turns]
+    assert all(thought_agrees(u.response_text, u.action) is not False for u in turns)
+
+    class ActOnly:  # an expert without slip_thought: its thought stays, the action slips
+        def __init__(self, env):
+            self.inner = family.make_expert(env)
+
+        def act(self, observation, info):
+            return self.inner.act(observation, info)
+
+    plain = dataclasses.replace(family, make_expert=ActOnly)
+    kept = [u for t in expert_rollout(plain, tasks, settings, slip=0.3, seed=7) for u in t.turns]
+    disagree = sum(thought_agrees(u.response_text, u.action) is False for u in kept) / len(kept)
+    assert 0.1 < disagree < 0.4
+    with pytest.raises(ValueError, match="slip"):
+        expert_rollout(family, tasks[:1], settings, slip=1.5)
+
+
+def test_sokoban_slip_thought_changes_only_the_last_word():
+    from t2po.envs.sokoban.expert import SokobanExpert
+
+    thought = "box (3,4) to target (3,2): push left from (3,5). you (4,5): move up."
+    expert = SokobanExpert()
+    assert expert.slip_thought(thought, "down") == thought.replace("move up.", "move down.")
+    assert expert.slip_thought("all boxes are on targets.", "left") == (
+        "all boxes are on targets."
+    )

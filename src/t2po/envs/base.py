@@ -33,6 +33,10 @@ class Expert(Protocol):
         """Next thought and action for the current state."""
         ...
 
+    # Optional: ``slip_thought(thought: str, action: str) -> str`` rewrites a thought so that
+    # it ends in another action. A slipping cold-start teacher (``rft.expert_slip``) uses it to
+    # keep thought and action consistent; experts without it keep their original thought.
+
 
 @dataclass(frozen=True)
 class TaskFamily:

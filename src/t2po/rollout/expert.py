@@ -2,16 +2,27 @@
 
 The prompts are built exactly as the rollout engine builds them, so supervised fine-tuning on
 these turns teaches the policy the format and the task from the states it will really see.
+
+A *slipping* expert (``slip > 0``) models a fallible teacher, such as a sampled LLM whose
+traces are used for cold start: on each turn, with probability ``slip``, its decision is
+drawn uniformly from ``info["admissible_actions"]`` instead of its plan, and it re-plans from
+wherever that led. Where the expert can rewrite its thought for the drawn action
+(``slip_thought``, e.g. Sokoban's last word "move X"), the response stays consistent; otherwise
+the thought is kept and only the action slips. Successful episodes still contain slips, so
+the cold-start policy inherits a spread decision, and RL has mistakes to learn away.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
+from typing import Any
 
 from t2po.envs.base import TaskFamily
 from t2po.rollout.engine import (
     RolloutSettings,
     Task,
+    derive_seed,
     episode_prompt,
     finish_episode,
     start_episode,
@@ -21,10 +32,32 @@ from t2po.rollout.prompts import HistoryEntry
 from t2po.types import StopReason, Trajectory, Turn
 
 
+def slipped_action(planned: str, info: dict[str, Any], slip: float, rng: random.Random) -> str:
+    """``planned``, or with probability ``slip`` a uniform draw from the admissible actions.
+
+    The draw may return the planned action itself, so the rate of *different* actions is
+    ``slip * (1 - 1/len(admissible))``. Without admissible actions nothing slips.
+    """
+    if slip <= 0.0 or rng.random() >= slip:
+        return planned
+    admissible = info.get("admissible_actions") or []
+    return str(rng.choice(admissible)) if admissible else planned
+
+
 def expert_rollout(
-    family: TaskFamily, tasks: Sequence[Task], settings: RolloutSettings
+    family: TaskFamily,
+    tasks: Sequence[Task],
+    settings: RolloutSettings,
+    slip: float = 0.0,
+    seed: int = 0,
 ) -> list[Trajectory]:
-    """One expert episode per task; failures are recorded, never raised."""
+    """One expert episode per task; failures are recorded, never raised.
+
+    ``slip`` is the probability of a random action per turn (module docstring); the slips
+    are drawn from ``seed`` and the task's seed, so the same call gives the same episodes.
+    """
+    if not 0.0 <= slip <= 1.0:
+        raise ValueError(f"slip must be in [0, 1], got {slip}")
     trajectories = []
     for task in tasks:
         episode = start_episode(family, task, settings)
@@ -32,19 +65,24 @@ def expert_rollout(
             trajectories.append(episode.trajectory)
             continue
         expert = family.make_expert(episode.env.unwrapped)
+        rng = random.Random(derive_seed(seed, "slip", task.seed))
         obs = {"text": episode.observation}
         try:
             for _ in range(settings.max_turns):
                 step = expert.act(obs, episode.info)
+                action = slipped_action(step.action, episode.info, slip, rng)
+                thought = step.thought
+                if action != step.action and hasattr(expert, "slip_thought"):
+                    thought = expert.slip_thought(thought, action)
                 prompt = episode_prompt(family, episode, settings.memory_window)
-                obs, reward, terminated, truncated, info = episode.env.step(step.action)
+                obs, reward, terminated, truncated, info = episode.env.step(action)
                 done = bool(terminated or truncated)
                 episode.trajectory.turns.append(
                     Turn(
                         observation=episode.observation,
                         anchor=str(episode.info.get("anchor", episode.observation)),
                         prompt_text=prompt[-1]["content"],
-                        response_text=format_response(step.thought, step.action),
+                        response_text=format_response(thought, action),
                         prompt_token_ids=[],
                         response_token_ids=[],
                         logprobs=[],
@@ -53,13 +91,13 @@ def expert_rollout(
                         tti_fired_at=None,
                         phi=0.0,
                         tds_resamples=0,
-                        action=step.action,
+                        action=action,
                         action_valid=bool(info.get("action_is_valid", True)),
                         reward=float(reward),
                         done=done,
                     )
                 )
-                episode.history.append(HistoryEntry(episode.observation, step.action))
+                episode.history.append(HistoryEntry(episode.observation, action))
                 episode.observation, episode.info = obs["text"], dict(info)
                 if done:
                     finish_episode(episode.trajectory, info, terminated=bool(terminated))

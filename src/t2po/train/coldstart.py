@@ -54,10 +54,12 @@ def teacher_trajectories(
     sampler: Sampler | None = None,
     params: SamplingParams | None = None,
     seed: int = 0,
+    expert_slip: float = 0.0,
 ) -> list[Trajectory]:
-    """Expert episodes when ``sampler`` is None, else one sampled episode per task."""
+    """Expert episodes (slipping with ``expert_slip``) when ``sampler`` is None, else one
+    sampled episode per task."""
     if sampler is None:
-        return expert_rollout(family, tasks, settings)
+        return expert_rollout(family, tasks, settings, slip=expert_slip, seed=seed)
     groups = rollout(sampler, family, tasks, 1, params or SamplingParams(), settings, seed=seed)
     return [t for g in groups for t in g.trajectories]
 
@@ -91,11 +93,14 @@ def cold_start(
     out_dir: Path | None = None,
     teacher: Sampler | None = None,
     teacher_params: SamplingParams | None = None,
+    expert_slip: float = 0.0,
     show_progress: bool = True,
 ) -> ColdStartResult:
     """Run the whole cold start; saves the fine-tuned model to ``out_dir`` when given."""
     t0 = time.perf_counter()
-    trajectories = teacher_trajectories(family, tasks, settings, teacher, teacher_params, seed)
+    trajectories = teacher_trajectories(
+        family, tasks, settings, teacher, teacher_params, seed, expert_slip
+    )
     kept = [t for t in trajectories if trajectory_score(t) > min_score]
     examples = sft_examples(kept, family, tokenizer)
     bar = progress(
@@ -181,5 +186,6 @@ def cold_start_from_config(
         out_dir=out_dir,
         teacher=teacher,
         teacher_params=teacher_params,
+        expert_slip=cfg.rft.expert_slip,
         show_progress=cfg.log.progress,
     )

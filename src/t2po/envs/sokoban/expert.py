@@ -92,3 +92,12 @@ class SokobanExpert:
         action = self._plan.pop(0)
         self._expected = move(room, action).room
         return ExpertStep(thought=thought, action=action.value)
+
+    def slip_thought(self, thought: str, action: str) -> str:
+        """The thought of a teacher whose decision slipped to ``action`` at the last word.
+
+        The plan part stays; only the final ``move X`` changes, so the response still acts on
+        its thought (a slipping cold-start teacher, ``t2po.rollout.expert``).
+        """
+        head, found, _ = thought.rpartition("move ")
+        return f"{head}move {action}." if found else thought
