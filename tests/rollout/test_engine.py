@@ -247,6 +247,4 @@ def test_sokoban_slip_thought_changes_only_the_last_word():
     thought = "box (3,4) to target (3,2): push left from (3,5). you (4,5): move up."
     expert = SokobanExpert()
     assert expert.slip_thought(thought, "down") == thought.replace("move up.", "move down.")
-    assert expert.slip_thought("all boxes are on targets.", "left") == (
-        "all boxes are on targets."
-    )
+    assert expert.slip_thought("all boxes are on targets.", "left") == ("all boxes are on targets.")
