@@ -1,16 +1,18 @@
-"""The learning-study protocol shared by the household and shop benchmarks.
+"""The learning-study protocol of the Sokoban, household and shop benchmarks.
 
 One shared cold start from the family's expert, then for each RL seed GiGPO and T2PO
 (GiGPO + TTI + TDS) train from it with the same config except the exploration controls
-(``learning_sokoban.METHODS``). The cold-start model and every run's final checkpoint are
-evaluated on the same held-out tasks (the family's held-out split, evaluation sampling);
-success is reported overall and per task type, plus the family's task score where it has one.
+(``METHODS``). The cold-start model and every run's final checkpoint are evaluated on the
+same held-out tasks (the family's held-out split, evaluation sampling, the same sampling
+seeds); success is reported overall and per task type, plus the family's task score where it
+has one, and the cost of play (turns per episode, tokens per turn).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import time
 from dataclasses import dataclass
@@ -18,14 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import _common as common
-from learning_sokoban import METHODS, add_study_args, shrink_for_quick, train_one
 
-from t2po.config import load_config
-from t2po.telemetry.plots import markdown_table, plot_grid
+from t2po.config import Config, load_config
+from t2po.telemetry.plots import markdown_table, plot_grid, read_metrics_jsonl
 from t2po.train.coldstart import cold_start_from_config
 from t2po.train.evaluate import evaluate
+from t2po.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent
+METHODS = {
+    "gigpo": ["tti.enabled=false", "tti.enabled_in_eval=false", "tds.enabled=false"],
+    "t2po": [],
+}
 
 
 @dataclass(frozen=True)
@@ -39,10 +45,34 @@ class Study:
     has_score: bool = False  # the family logs env/<family>/score
 
 
-def parse_args(study: Study, doc: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    add_study_args(
-        parser, study.preset, study.name, memory_window=study.memory_window, rft_episodes=0
+def add_study_args(
+    parser: argparse.ArgumentParser, preset: str, name: str, *, memory_window: int
+) -> None:
+    """The options every learning study shares (0 or -1 = the preset's value)."""
+    parser.add_argument("--config", default=str(ROOT.parent / "configs" / preset))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--eval-tasks", type=int, default=64, help="tasks per in-run validation")
+    parser.add_argument(
+        "--final-eval-tasks",
+        type=int,
+        default=0,
+        help="held-out tasks for the cold start and every final model (0 = --eval-tasks)",
+    )
+    parser.add_argument("--memory-window", type=int, default=memory_window)
+    parser.add_argument("--rft-episodes", type=int, default=0, help="0 = the preset's")
+    parser.add_argument("--rft-epochs", type=int, default=0, help="0 = the preset's")
+    parser.add_argument(
+        "--expert-slip", type=float, default=-1.0, help="rft.expert_slip; -1 = the preset's"
+    )
+    parser.add_argument("--work", default=str(ROOT / "results" / f"{name}_runs"))
+    parser.add_argument("--out", default=str(ROOT / "results" / f"{name}.json"))
+    parser.add_argument("--quick", action="store_true", help="tiny sizes to check the script")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep finished runs found in --work and resume interrupted ones (same settings)",
     )
     parser.add_argument(
         "--shard",
@@ -50,9 +80,73 @@ def parse_args(study: Study, doc: str) -> argparse.Namespace:
         help="I/N: train and evaluate only every N-th run from the I-th (parallel processes "
         "share --work); then run again with --reuse and no --shard to aggregate",
     )
+
+
+def shrink_for_quick(args: argparse.Namespace) -> None:
+    """``--quick``: sizes that only check the script runs end to end."""
+    args.seeds, args.iterations, args.eval_every, args.eval_tasks = 1, 2, 2, 4
+    args.final_eval_tasks, args.rft_episodes, args.rft_epochs = 4, 16, 1
+
+
+def cold_start_overrides(args: argparse.Namespace) -> list[str]:
+    """The study's changes to the preset's cold start."""
+    overrides = [f"rft.episodes={args.rft_episodes}"] if args.rft_episodes else []
+    if args.rft_epochs:
+        overrides.append(f"rft.epochs={args.rft_epochs}")
+    if args.expert_slip >= 0:
+        overrides.append(f"rft.expert_slip={args.expert_slip}")
+    return overrides
+
+
+def base_config(args: argparse.Namespace, work: Path) -> list[str]:
+    """Overrides every RL run of the study shares: start from the cold start, log quietly."""
+    overrides = [
+        f"env.memory_window={args.memory_window}",
+        f"train.iterations={args.iterations}",
+        f"train.eval_every={args.eval_every}",
+        f"train.eval_tasks={args.eval_tasks}",
+        "train.cold_start=false",
+        f"train.init_from={work / 'cold_start'}",
+        "log.progress=false",
+        "log.loggers=[jsonl]",
+        "log.transcripts_per_iter=4",
+    ]
+    if args.quick:
+        overrides += [
+            "rollout.tasks_per_iter=2",
+            "rollout.group_size=2",
+            "env.max_turns=3",
+            "optim.mini_batch_size=8",
+            "optim.micro_batch_size=8",
+        ]
+    return overrides
+
+
+def train_one(args: argparse.Namespace, work: Path, method: str, seed: int) -> list[dict]:
+    """One RL run (kept with ``--reuse`` when finished); its metrics rows."""
+    run_dir = work / f"{method}_seed{seed}"
+    metrics = run_dir / "metrics.jsonl"
+    if args.reuse and metrics.is_file():
+        rows = read_metrics_jsonl(metrics)
+        if rows and rows[-1].get("step") == args.iterations:
+            return rows
+    if not args.reuse:  # with --reuse an interrupted run resumes from its last checkpoint
+        shutil.rmtree(run_dir, ignore_errors=True)
+    overrides = base_config(args, work) + METHODS[method] + [f"seed={seed}", f"run_dir={run_dir}"]
+    cfg: Config = load_config(args.config, overrides)
+    t0 = time.perf_counter()
+    Trainer(cfg).fit()
+    print(f"  {method} seed {seed}: {time.perf_counter() - t0:.0f}s", flush=True)
+    return read_metrics_jsonl(run_dir / "metrics.jsonl")
+
+
+def parse_args(study: Study, doc: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    add_study_args(parser, study.preset, study.name, memory_window=study.memory_window)
     args = parser.parse_args()
     if args.quick:
         shrink_for_quick(args)
+    args.final_eval_tasks = args.final_eval_tasks or args.eval_tasks
     return args
 
 
@@ -101,14 +195,29 @@ def score_of(study: Study, summary: dict[str, Any]) -> float:
     return float(summary.get(f"env/{study.family}/score", float("nan")))
 
 
+# The cost of play on the held-out tasks (the paper's efficiency claims): summary key, column.
+COSTS = (
+    ("rollout/turns", "turns"),
+    ("rollout/tokens_per_turn", "tokens_per_turn"),
+    ("rollout/invalid_rate", "invalid"),
+)
+
+
+def costs_of(evals: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean over evaluations of each cost that they all report."""
+    return {
+        column: statistics.mean(float(e[key]) for e in evals)
+        for key, column in COSTS
+        if all(key in e for e in evals)
+    }
+
+
 def run(study: Study, args: argparse.Namespace) -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     common_overrides = [f"env.memory_window={args.memory_window}"]
-    rft = [f"rft.episodes={args.rft_episodes}"] if args.rft_episodes else []
-    if args.rft_epochs:
-        rft.append(f"rft.epochs={args.rft_epochs}")
+    rft = cold_start_overrides(args)
     cold_dir = work / "cold_start"
     if args.shard and not args.shard.startswith("0/"):
         # Shard 0 trains the shared cold start (its folder appears whole, when done).
@@ -127,7 +236,7 @@ def run(study: Study, args: argparse.Namespace) -> None:
         rows = train_one(args, work, method, seed)
         final = run_dir / "checkpoints" / f"iter_{args.iterations:06d}" / "model"
         return rows, held_out(
-            args.config, final, common_overrides, args.eval_tasks, run_dir / "heldout.json"
+            args.config, final, common_overrides, args.final_eval_tasks, run_dir / "heldout.json"
         )
 
     if args.shard:  # a shard trains its runs; the aggregation evaluates the cold start
@@ -136,7 +245,7 @@ def run(study: Study, args: argparse.Namespace) -> None:
         print(f"shard {args.shard} done; aggregate with --reuse and no --shard")
         return
     cold = held_out(
-        args.config, cold_dir, common_overrides, args.eval_tasks, cold_dir / "heldout.json"
+        args.config, cold_dir, common_overrides, args.final_eval_tasks, cold_dir / "heldout.json"
     )
     print(f"cold start: {cold_seconds:.0f}s, held-out success {cold['rollout/success']:.3f}")
 
@@ -147,7 +256,12 @@ def run(study: Study, args: argparse.Namespace) -> None:
         runs[method].append(rows)
         finals[method].append(final_eval)
 
-    cold_row = {"method": "cold start", "success": cold["rollout/success"], **per_type(study, cold)}
+    cold_row = {
+        "method": "cold start",
+        "success": cold["rollout/success"],
+        **per_type(study, cold),
+        **costs_of([cold]),
+    }
     if study.has_score:
         cold_row["score"] = score_of(study, cold)
     table = [cold_row]
@@ -163,6 +277,7 @@ def run(study: Study, args: argparse.Namespace) -> None:
             if values:
                 row[task_type] = statistics.mean(values)
         row["std"] = statistics.stdev(success) if len(success) > 1 else 0.0
+        row.update(costs_of(evals))
         summary[method] = {**row, "per_seed": success}
         table.append(row)
 
@@ -171,6 +286,11 @@ def run(study: Study, args: argparse.Namespace) -> None:
         columns.append(("score", "held-out score", ".3f"))
     columns += [(t, label, ".2f") for t, label in study.type_labels if any(t in r for r in table)]
     columns.append(("std", "± std (seeds)", ".3f"))
+    columns += [
+        ("turns", "turns/episode", ".2f"),
+        ("tokens_per_turn", "tokens/turn", ".1f"),
+        ("invalid", "invalid turns", ".3f"),
+    ]
     print()
     print(markdown_table(table, columns))
     out = Path(args.out)

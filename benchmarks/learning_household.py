@@ -1,6 +1,6 @@
 """Learning study on household tasks: cold start, then GiGPO alone vs T2PO, per task type.
 
-The protocol of ``_family_study.py`` (the same as ``learning_sokoban.py``): one shared cold
+The protocol of ``_family_study.py`` (shared with ``learning_sokoban.py``): one shared cold
 start from the household expert, then GiGPO and T2PO per RL seed from it; the cold-start model
 and every final checkpoint are evaluated on the same ``valid_unseen`` tasks with evaluation
 sampling, overall and per ALFWorld task type.

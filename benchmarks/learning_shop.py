@@ -1,6 +1,6 @@
 """Learning study on the web shop: cold start, then GiGPO alone vs T2PO; success and score.
 
-The protocol of ``_family_study.py`` (the same as ``learning_sokoban.py``): one shared cold
+The protocol of ``_family_study.py`` (shared with ``learning_sokoban.py``): one shared cold
 start from the shop expert, then GiGPO and T2PO per RL seed from it; the cold-start model and
 every final checkpoint are evaluated on the same ``test`` instructions with evaluation
 sampling: success (score 1.0) and WebShop's task score, overall and per top category.

@@ -35,7 +35,7 @@ from t2po.telemetry.plots import plot_metric, read_metrics_jsonl  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
-# The GiGPO-only ablation (T2PO minus TTI and TDS), as in learning_sokoban.
+# The GiGPO-only ablation (T2PO minus TTI and TDS), as in the learning studies.
 NO_T2PO = ("tti.enabled=false", "tti.enabled_in_eval=false", "tds.enabled=false")
 
 
@@ -147,12 +147,20 @@ GRIDS: dict[str, dict[str, list[str]]] = {
         "lr5e-5_b64_eps": _arm(5e-5, 8, extra=EPS),
         "lr1e-4_b64_turn_eps_kl0.1": _arm(1e-4, 8, extra=(*TURN, *EPS, *KL)),
     },
-    # From a cold start on a *slipping* expert (`t2po rft ... rft.expert_slip=0.25`): the
-    # teacher sometimes acts against its own thought, the policy inherits it, and RL has a
-    # rule to learn that holds in every room (act on the thought).
+    # From a cold start on a *slipping* expert (`t2po rft ... rft.expert_slip=0.5`): the
+    # teacher's decision is sometimes a random move (thought and action stay consistent), the
+    # policy inherits a spread decision, and RL has one rule to learn in every room: drop
+    # the moves that lose.
     "slip": {
         "lr5e-5_b64": _arm(5e-5, 8),
-        "lr2e-4_b64_turn_eps": _arm(2e-4, 8, extra=(*TURN, *EPS)),
+        "lr1e-4_b64_turn_eps": _arm(1e-4, 8, extra=(*TURN, *EPS)),
+        # Bigger updates aimed at the decision: the highest-entropy tokens (the spread move
+        # word) at 5x the rate, or ~7 Adam steps per iteration (64-turn mini-batches).
+        "lr5e-4_b64_top20_turn_eps": _arm(5e-4, 8, extra=(*TOP20, *TURN, *EPS)),
+        "lr1e-4_mb64_turn_eps": [
+            *_arm(1e-4, 8, extra=(*TURN, *EPS)),
+            "optim.mini_batch_size=64",
+        ],
     },
     "quick": {
         "lr1e-4": _arm(1e-4, 2, extra=("rollout.group_size=2",)),

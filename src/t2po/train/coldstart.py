@@ -37,6 +37,7 @@ class ColdStartResult:
     teacher_success: float
     epoch_losses: list[float]
     seconds: float
+    expert_slip: float = 0.0  # the slipping expert teacher's rate (0 with a sampler teacher)
 
 
 def trajectory_score(trajectory: Trajectory) -> float:
@@ -135,6 +136,7 @@ def cold_start(
         teacher_success=sum(t.won for t in trajectories) / max(1, len(trajectories)),
         epoch_losses=losses,
         seconds=time.perf_counter() - t0,
+        expert_slip=expert_slip if teacher is None else 0.0,
     )
     if out_dir is not None:
         tmp = out_dir.with_name(out_dir.name + ".tmp")
