@@ -54,6 +54,7 @@ TURN = ("algo.episode_stats=turn",)  # GiGPO episode statistics over turn record
 TOP20 = ("algo.top_entropy_frac=0.2",)  # policy gradient on the forking tokens only
 KL = ("algo.kl_coef=0.1",)  # k3 KL to the cold start
 FROZEN = ("optim.frozen=[embed_tokens,lm_head]",)  # vocabulary rows fixed during RL
+BUMP = ("env.kwargs.bump_reward=-1.0",)  # a blocked Sokoban move costs 1, not 0.1
 
 GRIDS: dict[str, dict[str, list[str]]] = {
     # Learning rate against batch size, one Adam step per iteration (the quickstart's shape).
@@ -154,6 +155,7 @@ GRIDS: dict[str, dict[str, list[str]]] = {
     "slip": {
         "lr5e-5_b64": _arm(5e-5, 8),
         "lr1e-4_b64_turn_eps": _arm(1e-4, 8, extra=(*TURN, *EPS)),
+        "lr2e-4_b64_turn_eps": _arm(2e-4, 8, extra=(*TURN, *EPS)),
         # Bigger updates aimed at the decision: the highest-entropy tokens (the spread move
         # word) at 5x the rate, or ~7 Adam steps per iteration (64-turn mini-batches).
         "lr5e-4_b64_top20_turn_eps": _arm(5e-4, 8, extra=(*TOP20, *TURN, *EPS)),
@@ -161,6 +163,14 @@ GRIDS: dict[str, dict[str, list[str]]] = {
             *_arm(1e-4, 8, extra=(*TURN, *EPS)),
             "optim.mini_batch_size=64",
         ],
+    },
+    # Every RL run above bumps more than its cold start: for a memoryless stochastic policy a
+    # blocked move is a free re-sample of the same state. Price it like a lost box (-1).
+    "bump": {
+        "lr2e-4_b64_turn_eps_kl0.1_bump1": _arm(2e-4, 8, extra=(*TURN, *EPS, *KL, *BUMP)),
+        "lr2e-4_b64_turn_eps_kl0.1_omega0_bump1": _arm(
+            2e-4, 8, extra=(*TURN, *EPS, *KL, "algo.omega=0", *BUMP)
+        ),
     },
     "quick": {
         "lr1e-4": _arm(1e-4, 2, extra=("rollout.group_size=2",)),

@@ -185,6 +185,19 @@ def test_rewards_by_hand() -> None:
     assert obs["text"].split("\n")[3] == "# _ P * _ _ #"
 
 
+def test_bump_reward_prices_only_blocked_moves() -> None:
+    env = SokobanEnv(bump_reward=-1.0)
+    start, _ = env.reset(options={"room": HAND_ROOM})
+    _, reward, _, _, info = env.step("up")  # into the wall
+    assert reward == pytest.approx(-1.0) and info["moved"] is False
+    _, reward, _, _, _ = env.step("jump")  # invalid stays the engine's business
+    assert reward == 0.0
+    _, reward, _, _, _ = env.step("right")  # a push onto a target is unchanged
+    assert reward == pytest.approx(0.9)
+    _, reward, _, _, info = env.step("down")
+    assert reward == pytest.approx(-0.1) and info["moved"] is True
+
+
 def test_push_off_target_costs_one() -> None:
     env = SokobanEnv()
     env.reset(options={"room": HAND_ROOM})

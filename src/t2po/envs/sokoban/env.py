@@ -13,7 +13,8 @@ environment does not, so the penalty is never counted twice.
 
 Rewards (as gym-sokoban, Schrader 2018, used by GiGPO's Sokoban runs):
 
-* -0.1 for every valid action, including a move blocked by a wall;
+* -0.1 for every valid action, including a move blocked by a wall (``bump_reward`` changes
+  the blocked move's reward; the default keeps gym-sokoban's);
 * +1 for pushing a box onto a target, -1 for pushing one off a target;
 * +10 when every box is on a target; the episode then terminates (``info["won"]``).
 
@@ -64,6 +65,7 @@ class SokobanEnv(Env[dict[str, Any], str]):
         min_pushes: int = 2,
         max_solution_len: int = 10,
         render_mode: str | None = None,
+        bump_reward: float = STEP_REWARD,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
@@ -82,6 +84,9 @@ class SokobanEnv(Env[dict[str, Any], str]):
             max_solution_len=max_solution_len,
         )
         self.max_steps = max_steps
+        # A memoryless agent's blocked move is a free re-sample of the same state; a lower
+        # reward than a step's makes it cost what it wastes (env.kwargs.bump_reward).
+        self.bump_reward = float(bump_reward)
         self.render_mode = render_mode
         self.task_type = f"sokoban_{num_boxes}box"
         self.observation_space = spaces.Dict(
@@ -135,7 +140,7 @@ class SokobanEnv(Env[dict[str, Any], str]):
         if parsed is not None:
             result = move(room, Direction(parsed))
             moved = result.moved
-            reward = STEP_REWARD
+            reward = STEP_REWARD if moved else self.bump_reward
             if result.pushed_from is not None:
                 reward += BOX_OFF_REWARD * (result.pushed_from in room.targets)
                 reward += BOX_ON_REWARD * (result.pushed_to in room.targets)
