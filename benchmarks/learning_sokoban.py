@@ -1,14 +1,14 @@
 """Learning study on text Sokoban: cold start, then GiGPO alone vs T2PO (GiGPO + TTI + TDS).
 
-The protocol of ``_family_study.py``: one shared cold start (the quickstart's: a slipping
-expert teacher, ``rft.expert_slip``, then multi-turn SFT), then for each RL seed both methods
-train from it with the same config except the exploration controls. The cold-start model and
+The protocol of ``_family_study.py``: one shared cold start (the quickstart's: expert
+episodes, then multi-turn SFT; ``--expert-slip`` makes the expert a fallible teacher), then
+for each RL seed both methods train from it with the same config except the exploration controls. The cold-start model and
 every final checkpoint play the same held-out rooms with the same evaluation sampling seeds.
 
-    python benchmarks/learning_sokoban.py --shard 0/2 &   # two processes share the runs ...
-    python benchmarks/learning_sokoban.py --shard 1/2     # ... (about 25 minutes each)
-    python benchmarks/learning_sokoban.py --reuse         # then aggregate: evaluate, table
-    python benchmarks/learning_sokoban.py --quick         # about a minute: checks the script
+    S="python benchmarks/learning_sokoban.py --final-eval-tasks 512"
+    $S --shard 0/2 & $S --shard 1/2    # two processes share the runs (about 25 minutes each)
+    $S --reuse                         # then aggregate: evaluate the cold start, table, plot
+    python benchmarks/learning_sokoban.py --quick    # about a minute: checks the script
 
 Prints a table, writes ``benchmarks/results/learning_sokoban.json`` and a PNG plot, and ends
 with ``RESULT learning_sokoban cold_start=<s> gigpo=<s> t2po=<s>`` (held-out success on
