@@ -2,8 +2,9 @@
 
 The protocol of ``_family_study.py``: one shared cold start (the quickstart's: expert
 episodes, then multi-turn SFT; ``--expert-slip`` makes the expert a fallible teacher), then
-for each RL seed both methods train from it with the same config except the exploration controls. The cold-start model and
-every final checkpoint play the same held-out rooms with the same evaluation sampling seeds.
+for each RL seed both methods train from it with the same config except the exploration
+controls. The cold-start model and every final checkpoint play the same held-out rooms with
+the same evaluation sampling seeds.
 
     S="python benchmarks/learning_sokoban.py --final-eval-tasks 512"
     $S --shard 0/2 & $S --shard 1/2    # two processes share the runs (about 25 minutes each)

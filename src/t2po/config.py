@@ -206,8 +206,8 @@ class RFTConfig:
     teacher: str = "expert"
     """'expert' (the family's solver) or 'policy' (the current model's sampler)."""
     expert_slip: float = 0.0
-    """With teacher 'expert': chance per turn that it acts at random among the admissible
-    actions (keeping its thought), a fallible teacher whose mistakes RL can learn away."""
+    """With teacher 'expert': chance per turn that its decision is a random admissible action
+    (it re-plans after; Sokoban's thought is rewritten to match): a fallible teacher."""
     episodes: int = 256
     """Teacher episodes to roll out."""
     min_score: float = 0.8
