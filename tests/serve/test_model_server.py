@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -200,12 +202,14 @@ def test_eval_a_served_model_through_the_api_path(
 
 @pytest.mark.slow
 def test_t2po_serve_model_command(tmp_path) -> None:
-    """The real command in a subprocess: it prints its URL and answers the SDK."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    """The real command in a subprocess: it prints its URL, answers the SDK, stops on Ctrl-C."""
+    # PYTHONFAULTHANDLER: if Ctrl-C ever fails to stop it, SIGABRT dumps every thread's stack.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONFAULTHANDLER": "1"}
     cmd = [sys.executable, "-m", "t2po.cli", "serve", "model", "tiny", "--port", "0", "--quiet"]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
+    output: list[str] = []
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 120
@@ -215,14 +219,27 @@ def test_t2po_serve_model_command(tmp_path) -> None:
             assert line or proc.poll() is None, "the server exited"
         url = re.search(r"(http://127\.0\.0\.1:\d+/v1)", line)
         assert url, line
+        # Keep reading what it prints, so a full pipe can never block the server.
+        threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True).start()
         reply = _client(url.group(1)).chat.completions.create(
             model="tiny", messages=MESSAGES, max_tokens=3
         )
         assert reply.usage is not None and 1 <= reply.usage.completion_tokens <= 3
+        # A client that keeps its HTTP/1.1 connection open must not stop Ctrl-C.
+        host, port = url.group(1).split("//")[1].split("/")[0].split(":")
+        idle = http.client.HTTPConnection(host, int(port), timeout=10)
+        idle.request("GET", "/v1/models")
+        assert idle.getresponse().read()
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            assert proc.wait(timeout=30) == 0
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(timeout=10)
+            time.sleep(0.5)  # let the reader thread take the stack dump
+            pytest.fail("Ctrl-C did not stop the server in 30 s:\n" + "".join(output)[-6000:])
         finally:
             if proc.poll() is None:
                 proc.kill()
+    assert code == 0, "".join(output)[-3000:]
