@@ -200,14 +200,26 @@ def test_eval_a_served_model_through_the_api_path(
     assert all("sk-served-secret" not in p.read_text() for p in tmp_path.iterdir())
 
 
+def _as_background_job() -> None:
+    """What a non-interactive shell does to a job started with ``&``: SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.mark.slow
-def test_t2po_serve_model_command(tmp_path) -> None:
-    """The real command in a subprocess: it prints its URL, answers the SDK, stops on Ctrl-C."""
-    # PYTHONFAULTHANDLER: if Ctrl-C ever fails to stop it, SIGABRT dumps every thread's stack.
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_t2po_serve_model_command(tmp_path, stop: signal.Signals) -> None:
+    """The real command in a subprocess: it prints its URL, answers the SDK, and stops on
+    Ctrl-C or SIGTERM, even started as a background job (SIGINT inherited as ignored)."""
+    # PYTHONFAULTHANDLER: if it ever fails to stop, SIGABRT dumps every thread's stack.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONFAULTHANDLER": "1"}
     cmd = [sys.executable, "-m", "t2po.cli", "serve", "model", "tiny", "--port", "0", "--quiet"]
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        preexec_fn=_as_background_job,
     )
     output: list[str] = []
     try:
@@ -225,20 +237,20 @@ def test_t2po_serve_model_command(tmp_path) -> None:
             model="tiny", messages=MESSAGES, max_tokens=3
         )
         assert reply.usage is not None and 1 <= reply.usage.completion_tokens <= 3
-        # A client that keeps its HTTP/1.1 connection open must not stop Ctrl-C.
+        # A client that keeps its HTTP/1.1 connection open must not block the stop.
         host, port = url.group(1).split("//")[1].split("/")[0].split(":")
         idle = http.client.HTTPConnection(host, int(port), timeout=10)
         idle.request("GET", "/v1/models")
         assert idle.getresponse().read()
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         try:
             code = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGABRT)
             proc.wait(timeout=10)
             time.sleep(0.5)  # let the reader thread take the stack dump
-            pytest.fail("Ctrl-C did not stop the server in 30 s:\n" + "".join(output)[-6000:])
+            pytest.fail(f"{stop.name} did not stop the server in 30 s:\n" + "".join(output)[-6000:])
         finally:
             if proc.poll() is None:
                 proc.kill()

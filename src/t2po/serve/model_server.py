@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from t2po.inference.base import Sampler, SamplingParams
+from t2po.serve.signals import stop_on_interrupt_or_term
 from t2po.types import FinishReason, Message
 
 _MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -308,6 +309,7 @@ def serve_model(args: argparse.Namespace) -> int:
     )
     if args.host not in ("127.0.0.1", "localhost", "::1") and service.api_key is None:
         print("warning: listening beyond this machine with no --api-key-env", file=sys.stderr)
+    stop_on_interrupt_or_term()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

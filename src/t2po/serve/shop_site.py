@@ -30,6 +30,7 @@ from t2po.envs.shop.instructions import goal_for
 from t2po.envs.shop.session import ShopSession, StepResult
 from t2po.envs.shop.store import Shop, get_shop
 from t2po.serve.shop_html import render_html
+from t2po.serve.signals import stop_on_interrupt_or_term
 
 MAX_SESSIONS = 10_000  # the oldest session is dropped beyond this
 MAX_BODY_BYTES = 8_192
@@ -193,6 +194,7 @@ def serve_shop(args: argparse.Namespace) -> int:
     host, port = str(server.server_address[0]), int(server.server_address[1])
     n_products = len(shop.catalog.products)
     print(f"shop with {n_products} products at http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    stop_on_interrupt_or_term()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
