@@ -229,7 +229,7 @@ def test_t2po_serve_model_command(tmp_path, stop: signal.Signals) -> None:
         while "serving" not in line and time.monotonic() < deadline:
             line = proc.stdout.readline()
             assert line or proc.poll() is None, "the server exited"
-        url = re.search(r"(http://127\.0\.0\.1:\d+/v1)", line)
+        url = re.search(r"(http://127\.0\.0\.1:(\d+)/v1)", line)
         assert url, line
         # Keep reading what it prints, so a full pipe can never block the server.
         threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True).start()
@@ -238,8 +238,7 @@ def test_t2po_serve_model_command(tmp_path, stop: signal.Signals) -> None:
         )
         assert reply.usage is not None and 1 <= reply.usage.completion_tokens <= 3
         # A client that keeps its HTTP/1.1 connection open must not block the stop.
-        host, port = url.group(1).split("//")[1].split("/")[0].split(":")
-        idle = http.client.HTTPConnection(host, int(port), timeout=10)
+        idle = http.client.HTTPConnection("127.0.0.1", int(url.group(2)), timeout=10)
         idle.request("GET", "/v1/models")
         assert idle.getresponse().read()
     finally:
