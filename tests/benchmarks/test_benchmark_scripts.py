@@ -236,3 +236,32 @@ def test_sokoban_moves_grades_the_expert_and_eval_folders(tmp_path: Path) -> Non
     }
     payload = json.loads((tmp_path / "ev.json").read_text())
     assert payload["rates"]["agent"]["optimal"] == 0.5 and payload["result"] == graded
+
+
+@pytest.mark.slow
+def test_credit_alignment_quick(tmp_path: Path) -> None:
+    """A small cold start, one batch, every credit's direction graded on held-out rooms."""
+    out = tmp_path / "credit_alignment.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    cmd = [sys.executable, str(BENCHMARKS / "credit_alignment.py"), "--quick", "--threads", "1"]
+    proc = subprocess.run(
+        [*cmd, "--out", str(out), "--work", str(tmp_path / "work")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    values = _parse_result(proc.stdout.strip().splitlines()[-1], "credit_alignment")
+    assert set(values) == {"gigpo", "gigpo_decision", "step", "oracle"}
+    assert all(-1.0 <= v <= 1.0 for v in values.values())
+    payload = json.loads(out.read_text())
+    summary = payload["summary"]
+    assert payload["result"] == {k: round(summary[k]["cos_held_out"][0], 4) for k in values}
+    assert len(payload["repeats"]) == 2  # --quick: two independent batches
+    for rep in payload["repeats"]:
+        assert rep["held_out_decisions"] > 0 and rep["seen_decisions"] > 0
+        assert 0.0 <= rep["p_opt_held_out"] <= 1.0
+        assert sum(rep["grades"].values()) == pytest.approx(1.0)
+        assert set(rep["credits"]) == set(summary)

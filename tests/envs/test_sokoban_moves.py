@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from t2po.envs.sokoban.moves import MoveGrade, grade_episodes, grade_move, thought_agrees
+from t2po.envs.sokoban.moves import (
+    MoveGrade,
+    grade_episodes,
+    grade_move,
+    optimal_moves,
+    thought_agrees,
+)
 from t2po.envs.sokoban.render import parse_text
 
 # Player (2,4) under the top wall with a wall to the right; box (3,4), target (4,3).
@@ -70,3 +76,20 @@ def test_grade_episodes_rates() -> None:
     assert rates["agrees"] == 0.5  # the third turn's thought names no move
     with pytest.raises(ValueError, match="no episodes"):
         grade_episodes([])
+
+
+def test_optimal_moves_lists_every_shortest_first_move() -> None:
+    assert optimal_moves(parse_text(CORNERED)) == ["down"]
+    # Player (2,2), box (3,3), target (4,4): 5 moves either way. "right" then push down,
+    # step around (left, down) and push right; or "down" then push right, step around
+    # (up, right) and push down. Up or left only walk away.
+    two_ways = """\
+# # # # # #
+# _ _ _ _ #
+# _ P _ _ #
+# _ _ X _ #
+# _ _ _ O #
+# # # # # #"""
+    assert optimal_moves(parse_text(two_ways)) == ["down", "right"]
+    lost = OPEN.replace("# _ _ _ _ #", "# X _ _ _ #", 1)  # a box in a corner: unsolvable
+    assert optimal_moves(parse_text(lost)) == []

@@ -55,6 +55,11 @@ def grade_move(room: Room, action: str | None) -> MoveGrade:
     return MoveGrade.optimal if after == before - 1 else MoveGrade.detour
 
 
+def optimal_moves(room: Room) -> list[str]:
+    """The moves on some shortest plan from ``room``, in ``Direction`` order (none if lost)."""
+    return [d.value for d in Direction if grade_move(room, d.value) is MoveGrade.optimal]
+
+
 def thought_agrees(response: str | None, action: str | None) -> bool | None:
     """Does the action repeat the thought's ``move X``? ``None`` when the thought names none."""
     found = _THOUGHT_MOVE.search(response or "")
