@@ -3,8 +3,10 @@
 The learning studies measure the end (held-out success after training); this measures the
 first step, where the reason lives. From one policy (by default the cold start the Sokoban
 study trains from), it collects one training batch (G rollouts of each room, training
-sampling, TTI and TDS as configured) and computes the advantages GiGPO gives it. Each *credit*
-below is a way of weighting that batch's turns; its update direction is the policy gradient
+sampling, TTI and TDS as configured) and computes the advantages GiGPO gives it; this is
+repeated on ``--repeats`` independent batches, since one batch's direction is mostly noise.
+Each *credit* below is a way of weighting a batch's turns; its update direction is the
+policy gradient
 ``d = sum_i A_i * grad log pi(tokens_i)`` (token-mean, as the trainer's loss at ratio 1).
 
 The target is the agent's **decision**: in the expert's thought grammar, the word after the
@@ -24,12 +26,12 @@ decision would do with the same states and tokens, and so calibrate the scale.
 
 Usage::
 
-    python benchmarks/credit_alignment.py                 # the study's cold start, 32 rooms x 8
-    python benchmarks/credit_alignment.py --tasks 128 --device cuda
-    python benchmarks/credit_alignment.py --quick         # a small cold start; for tests
+    python benchmarks/credit_alignment.py           # the study's cold start, 3 x 32 rooms x 8
+    python benchmarks/credit_alignment.py --tasks 64 --device cuda   # the README's table
+    python benchmarks/credit_alignment.py --quick   # a small cold start; for tests
 
 Last line: ``RESULT credit_alignment gigpo=<cos> gigpo_decision=<cos> step=<cos>
-oracle=<cos>`` (held-out cosines).
+oracle=<cos>`` (held-out cosines, mean over ``--repeats`` independent batches).
 """
 
 from __future__ import annotations
@@ -229,7 +231,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--work", type=Path, default=Path("runs/credit_alignment"))
     p.add_argument("--out", type=Path, default=common.RESULTS_DIR / f"{NAME}.json")
-    p.add_argument("--quick", action="store_true", help="a small cold start, 4 + 4 rooms")
+    p.add_argument(
+        "--quick", action="store_true", help="a small cold start; 2 + 2 rooms x 4, 2 repeats"
+    )
     p.add_argument("overrides", nargs="*", help="config overrides, key.sub=value")
     args = p.parse_args()
     if args.quick:
