@@ -6,8 +6,8 @@ study trains from), it collects one training batch (G rollouts of each room, tra
 sampling, TTI and TDS as configured) and computes the advantages GiGPO gives it; this is
 repeated on ``--repeats`` independent batches, since one batch's direction is mostly noise.
 Each *credit* below is a way of weighting a batch's turns; its update direction is the
-policy gradient
-``d = sum_i A_i * grad log pi(tokens_i)`` (token-mean, as the trainer's loss at ratio 1).
+policy gradient ``d = sum_i A_i * grad log pi(tokens_i)`` (token-mean, as the trainer's loss
+at ratio 1).
 
 The target is the agent's **decision**: in the expert's thought grammar, the word after the
 last ``move`` (``you (2,3): move right.``); the action copies it. On a second batch the same
