@@ -25,13 +25,13 @@ CASES = {
 }
 
 
-def _run(name: str, out: Path) -> subprocess.CompletedProcess[str]:
+def _run(name: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     # one thread: quick mode must stay fast on a busy machine (2 threads fighting other
     # processes for 2 cores run many times slower); full runs keep torch's default
     cmd = [sys.executable, str(BENCHMARKS / f"{name}.py"), "--quick", "--threads", "1"]
     return subprocess.run(
-        [*cmd, "--out", str(out)],
+        [*cmd, "--out", str(out), *extra],
         capture_output=True,
         text=True,
         env=env,
@@ -240,18 +240,9 @@ def test_sokoban_moves_grades_the_expert_and_eval_folders(tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_credit_alignment_quick(tmp_path: Path) -> None:
-    """A small cold start, one batch, every credit's direction graded on held-out rooms."""
+    """A small cold start, two small batches, every credit's direction graded on held-out rooms."""
     out = tmp_path / "credit_alignment.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [sys.executable, str(BENCHMARKS / "credit_alignment.py"), "--quick", "--threads", "1"]
-    proc = subprocess.run(
-        [*cmd, "--out", str(out), "--work", str(tmp_path / "work")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    proc = _run("credit_alignment", out, "--work", str(tmp_path / "work"))
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     values = _parse_result(proc.stdout.strip().splitlines()[-1], "credit_alignment")
     assert set(values) == {"gigpo", "gigpo_decision", "step", "oracle"}
