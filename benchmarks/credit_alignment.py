@@ -47,7 +47,7 @@ import _common as common
 import torch
 from torch import Tensor, nn
 
-from t2po.algo.advantages import AdvantageParams, gigpo
+from t2po.algo.advantages import AdvantageParams, gigpo, group_normalize
 from t2po.config import Config, load_config
 from t2po.envs import get_family
 from t2po.envs.sokoban.moves import grade_move, optimal_moves
@@ -179,11 +179,16 @@ def policy_gradient_direction(
 
 
 def state_centred(values: Tensor, step_group: Tensor) -> Tensor:
-    """Subtract each anchor state's mean (states visited once get 0)."""
+    """Subtract each anchor state's mean (states visited once get 0, as GiGPO's ``A^S``)."""
     n = int(step_group.max()) + 1
-    count = torch.bincount(step_group, minlength=n).float()
-    mean = torch.zeros(n).index_add(0, step_group, values) / count.clamp(min=1)
-    return torch.where(count[step_group] > 1, values - mean[step_group], 0.0)
+    centred = group_normalize(values, step_group, n, norm="mean_norm")
+    return torch.where(torch.bincount(step_group, minlength=n)[step_group] > 1, centred, 0.0)
+
+
+def episode_and_step_parts(flat: FlatTurns, **params: Any) -> tuple[Tensor, Tensor]:
+    """GiGPO's two parts, ``A^E`` and ``A^S`` (``A = A^E + omega * A^S``), per turn."""
+    episode = gigpo(flat.batch, AdvantageParams(omega=0.0, **params)).advantages_N
+    return episode, gigpo(flat.batch, AdvantageParams(omega=1.0, **params)).advantages_N - episode
 
 
 def credits(
@@ -193,13 +198,8 @@ def credits(
     a = cfg.algo
     base = {"gamma": a.gamma, "norm": a.norm, "episode_stats": a.episode_stats}
     full = gigpo(flat.batch, AdvantageParams(omega=a.omega, **base)).advantages_N[keep]
-    episode = gigpo(flat.batch, AdvantageParams(omega=0.0, **base)).advantages_N[keep]
-    step = (full - episode) / a.omega if a.omega else torch.zeros_like(full)
-    short = {**base, "gamma": 0.5}
-    step_short = (
-        gigpo(flat.batch, AdvantageParams(omega=1.0, **short)).advantages_N
-        - gigpo(flat.batch, AdvantageParams(omega=0.0, **short)).advantages_N
-    )[keep]
+    episode, step = (part[keep] for part in episode_and_step_parts(flat, **base))
+    step_short = episode_and_step_parts(flat, **{**base, "gamma": 0.5})[1][keep]
     oracle = torch.where(is_optimal, 1.0, -1.0)
     flip = torch.rand(len(oracle), generator=torch.Generator().manual_seed(seed)) < 0.3
     step_group = flat.batch.step_group_N[keep]
