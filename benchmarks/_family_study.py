@@ -14,6 +14,7 @@ import argparse
 import json
 import shutil
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,15 @@ def add_study_args(
     parser.add_argument(
         "--expert-slip", type=float, default=-1.0, help="rft.expert_slip; -1 = the preset's"
     )
+    parser.add_argument(
+        "--set",
+        dest="rl_overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for every RL run (repeatable), e.g. optim.eps=1e-4; "
+        "the cold start and the held-out evaluations keep the preset's",
+    )
     parser.add_argument("--work", default=str(ROOT / "results" / f"{name}_runs"))
     parser.add_argument("--out", default=str(ROOT / "results" / f"{name}.json"))
     parser.add_argument("--quick", action="store_true", help="tiny sizes to check the script")
@@ -110,6 +120,7 @@ def base_config(args: argparse.Namespace, work: Path) -> list[str]:
         "log.progress=false",
         "log.loggers=[jsonl]",
         "log.transcripts_per_iter=4",
+        *args.rl_overrides,
     ]
     if args.quick:
         overrides += [
@@ -155,16 +166,28 @@ def held_out(
 ) -> dict:
     """Evaluation summary of the model at ``model_path`` on the family's held-out split.
 
+    The summary carries ``won``: task id -> whether that task's episode was won, for paired
+    tests between models (every model plays the same tasks with the same sampling seeds).
     With ``cache`` (a JSON file), a summary already computed for this model over as many
     episodes is read back instead of played again (the evaluation is seeded, so it would
-    repeat): shards and the final aggregation share their evaluations.
+    repeat): shards and the final aggregation share their evaluations. The episodes are kept
+    next to it (``heldout_episodes.jsonl``, the format of ``t2po eval``'s episodes.jsonl).
     """
     if cache is not None and cache.is_file():
         saved = json.loads(cache.read_text())
-        if saved.get("episodes") == episodes and saved.get("model") == str(model_path):
+        fresh = saved.get("episodes") == episodes and saved.get("model") == str(model_path)
+        if fresh and "won" in saved["summary"]:
             return dict(saved["summary"])
     cfg = load_config(config, [*overrides, f"model.path={model_path}", "log.progress=false"])
-    summary = evaluate(cfg, episodes=episodes)
+    with tempfile.TemporaryDirectory() as tmp:
+        episodes_file = Path(tmp) / "episodes.jsonl"
+        if cache is not None:
+            episodes_file = cache.with_name("heldout_episodes.jsonl")
+        summary = evaluate(cfg, episodes=episodes, out_path=episodes_file)
+        summary["won"] = {
+            str(record["task_id"]): bool(record["won"])
+            for record in map(json.loads, episodes_file.read_text().splitlines())
+        }
     if cache is not None:
         record = {"episodes": episodes, "model": str(model_path), "summary": summary}
         cache.write_text(json.dumps(record, indent=2, default=float))
@@ -210,6 +233,27 @@ def costs_of(evals: list[dict[str, Any]]) -> dict[str, float]:
         for key, column in COSTS
         if all(key in e for e in evals)
     }
+
+
+PAIRED_COLUMNS = [
+    ("method", "method", "s"),
+    ("seed", "seed", "d"),
+    ("success", "held-out success", ".3f"),
+    ("only_after", "tasks won only after RL", "d"),
+    ("only_before", "only by the cold start", "d"),
+    ("p", "sign test p", ".3f"),
+]
+
+
+def paired_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per RL run: its held-out wins against the cold start's, task by task."""
+    return [
+        {"method": method, "seed": seed, "success": success, **paired}
+        for method in METHODS
+        for seed, (success, paired) in enumerate(
+            zip(summary[method]["per_seed"], summary[method]["paired_vs_cold_start"], strict=True)
+        )
+    ]
 
 
 def run(study: Study, args: argparse.Namespace) -> None:
@@ -278,7 +322,8 @@ def run(study: Study, args: argparse.Namespace) -> None:
                 row[task_type] = statistics.mean(values)
         row["std"] = statistics.stdev(success) if len(success) > 1 else 0.0
         row.update(costs_of(evals))
-        summary[method] = {**row, "per_seed": success}
+        paired = [common.paired_sign_test(cold["won"], e["won"]) for e in evals]
+        summary[method] = {**row, "per_seed": success, "paired_vs_cold_start": paired}
         table.append(row)
 
     columns = [("method", "method", "s"), ("success", "held-out success", ".3f")]
@@ -293,6 +338,8 @@ def run(study: Study, args: argparse.Namespace) -> None:
     ]
     print()
     print(markdown_table(table, columns))
+    print()
+    print(markdown_table(paired_rows(summary), PAIRED_COLUMNS))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     curves = ["rollout/success", "val/success", "rollout/tokens_per_turn", "rollout/turns"]

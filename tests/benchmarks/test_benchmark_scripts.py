@@ -133,7 +133,13 @@ def test_family_learning_study_quick(tmp_path: Path, name: str, keys: set[str]) 
     assert payload["methods"]["cold_start"]["success"] == pytest.approx(
         values["cold_start"], abs=1e-3
     )
-    assert set(payload["methods"]["t2po"]) >= {"turns", "tokens_per_turn", "invalid", "per_seed"}
+    t2po = payload["methods"]["t2po"]
+    assert set(t2po) >= {"turns", "tokens_per_turn", "invalid", "per_seed", "paired_vs_cold_start"}
+    (paired,) = t2po["paired_vs_cold_start"]  # one seed in quick mode, against the cold start
+    assert paired["tasks"] == 4 and paired["only_after"] + paired["only_before"] <= 4
+    assert "sign test p" in proc.stdout
+    episodes = (tmp_path / "runs" / "t2po_seed0" / "heldout_episodes.jsonl").read_text()
+    assert len(episodes.splitlines()) == 4
     cold_start = json.loads((tmp_path / "runs" / "cold_start" / "cold_start.json").read_text())
     assert cold_start["expert_slip"] == 0.2  # the study's teacher setting reached the cold start
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -256,3 +262,33 @@ def test_credit_alignment_quick(tmp_path: Path) -> None:
         assert 0.0 <= rep["p_opt_held_out"] <= 1.0
         assert sum(rep["grades"].values()) == pytest.approx(1.0)
         assert set(rep["credits"]) == set(summary)
+
+
+def test_paired_sign_test_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from _common import paired_sign_test
+
+    before = {"a": True, "b": False, "c": False, "d": True, "e": False}
+    after = {"a": True, "b": True, "c": True, "d": False, "e": False, "unpaired": True}
+    # b, c won only after; d only before; a and e agree; "unpaired" has no partner
+    # p = 2 * P(X <= 1), X ~ Binomial(3, 1/2) = 2 * (1 + 3) / 8 = 1, capped at 1
+    assert paired_sign_test(before, after) == {
+        "tasks": 5,
+        "only_after": 2,
+        "only_before": 1,
+        "p": 1.0,
+    }
+    # 6 disagreements all one way: p = 2 / 2**6
+    six = {str(i): True for i in range(6)}
+    assert paired_sign_test(dict.fromkeys(six, False), six)["p"] == pytest.approx(2 / 64)
+    assert paired_sign_test(six, six)["p"] == 1.0  # no disagreement: no evidence either way
+    # symmetric in the direction of the difference
+    flipped = paired_sign_test(six, dict.fromkeys(six, False))
+    assert (flipped["only_after"], flipped["only_before"], flipped["p"]) == (0, 6, 2 / 64)
+    # against a loop over every outcome: 46 vs 22 (the seed-0 measurement in the README)
+    n, k = 68, 22
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    wins_after = {f"t{i}": i < 46 for i in range(n)}
+    wins_before = {f"t{i}": i >= 46 for i in range(n)}
+    assert paired_sign_test(wins_before, wins_after)["p"] == pytest.approx(2 * tail)
+    assert paired_sign_test(wins_before, wins_after)["p"] == pytest.approx(0.0051, abs=5e-4)
