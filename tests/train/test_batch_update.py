@@ -150,6 +150,23 @@ def test_checkpoint_round_trip(tmp_path):
     assert other_opt.state_dict()["state"].keys() == opt.state_dict()["state"].keys()
 
 
+def test_resume_with_other_trained_parameters_says_why(tmp_path):
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"a": 0}, "a")))
+    model = tiny_model(0)
+    save_checkpoint(tmp_path, 1, model, tokenizer, torch.optim.AdamW(model.parameters()))
+    ckpt = latest_checkpoint(tmp_path)
+    assert ckpt is not None
+    other = tiny_model(1)
+    # as if the resumed run froze the embeddings (optim.frozen changed)
+    trained = [p for n, p in other.named_parameters() if "embed" not in n]
+    with pytest.raises(ValueError, match=r"optim\.frozen") as error:
+        load_training_state(ckpt, other, torch.optim.AdamW(trained))
+    assert f"{len(trained)} in groups of [{len(trained)}]" in str(error.value)
+
+
 def test_critic_learns_returns():
     model = tiny_model()
     critic = Critic(model)

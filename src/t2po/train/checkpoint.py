@@ -111,7 +111,9 @@ def load_training_state(
             f"unexpected {unexpected[:5]}"
         )
     if optimizer is not None and (checkpoint.path / "optimizer.pt").is_file():
-        optimizer.load_state_dict(torch.load(checkpoint.path / "optimizer.pt", weights_only=False))
+        saved_optimizer = torch.load(checkpoint.path / "optimizer.pt", weights_only=False)
+        _check_same_trained_parameters(checkpoint, saved_optimizer, optimizer)
+        optimizer.load_state_dict(saved_optimizer)
     if modules:
         saved = torch.load(checkpoint.path / "modules.pt", weights_only=False)
         for name, module in modules.items():
@@ -119,3 +121,23 @@ def load_training_state(
     _restore_rng(torch.load(checkpoint.path / "rng.pt", weights_only=False))
     state: dict[str, Any] = json.loads((checkpoint.path / "state.json").read_text())
     return state
+
+
+def _check_same_trained_parameters(
+    checkpoint: Checkpoint, saved: dict[str, Any], optimizer: torch.optim.Optimizer
+) -> None:
+    """Refuse, with the likely cause, an optimizer state saved for other trained parameters.
+
+    torch's own message ("loaded state dict contains a parameter group that doesn't match the
+    size of optimizer's group") does not say why; the usual reason is a change of
+    ``optim.frozen`` (or of the model) between the run and its resume.
+    """
+    saved_sizes = [len(group["params"]) for group in saved["param_groups"]]
+    sizes = [len(group["params"]) for group in optimizer.param_groups]
+    if saved_sizes != sizes:
+        raise ValueError(
+            f"cannot resume from {checkpoint.path}: its optimizer state is for "
+            f"{sum(saved_sizes)} trained parameter tensors in groups of {saved_sizes}, this "
+            f"run trains {sum(sizes)} in groups of {sizes}. Resume with the settings the run "
+            "was started with (optim.frozen, the model), or start a new run_dir."
+        )
