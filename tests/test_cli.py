@@ -71,3 +71,21 @@ def test_train_refuses_an_api_sampler(capsys):
     code = main(["train", "model.sampler=api", "api.model=gpt-x", "run_dir=/nonexistent/x"])
     assert code == 2
     assert "model.sampler=hf" in capsys.readouterr().err
+
+
+def test_train_summary_shows_held_out_success_along_the_run():
+    from t2po.cli import _held_out_path
+
+    rows = [
+        {"step": 0, "val/success": 0.5, "val/success_before_cold_start": 0.0},
+        {"step": 1, "rollout/success": 0.4},
+        {"step": 2, "rollout/success": 0.6, "val/success": 0.625},
+    ]
+    assert _held_out_path(rows) == (
+        "held-out success: 0.000 before the cold start -> 0.500 at step 0 -> 0.625 at step 2"
+    )
+    # a run from train.init_from (no cold start in it), validated once
+    assert _held_out_path([{"step": 0, "val/success": 0.5}]) == (
+        "held-out success: 0.500 at step 0"
+    )
+    assert "not measured" in _held_out_path([{"step": 1, "rollout/success": 0.4}])

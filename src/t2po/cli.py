@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from t2po.config import Config, ConfigError, describe, load_config
 
@@ -40,20 +41,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _config(args)
     history = train(cfg)
     if history:
-        last = history[-1]
-        print(
-            f"done: {cfg.train.iterations} iterations in {cfg.run_dir}; "
-            f"final train success {last.get('rollout/success', float('nan')):.3f}, "
-            f"val success {last.get('val/success', float('nan')):.3f}"
-        )
         from t2po.telemetry.plots import plot_grid, read_metrics_jsonl
 
         rows = read_metrics_jsonl(Path(cfg.run_dir) / "metrics.jsonl")
+        last = history[-1]
+        print(
+            f"done: {cfg.train.iterations} iterations in {cfg.run_dir}; "
+            f"final train success {last.get('rollout/success', float('nan')):.3f}"
+        )
+        print(_held_out_path(rows))
         png = plot_grid(
             {"run": [rows]}, ["rollout/success", "val/success"], Path(cfg.run_dir) / "success.png"
         )
         print(f"plot: {png}")
     return 0
+
+
+def _held_out_path(rows: list[dict[str, Any]]) -> str:
+    """Validation success along the run: before the cold start, where RL began, the end."""
+    validated = [r for r in rows if "val/success" in r]
+    if not validated:
+        return "held-out success: not measured (train.eval_tasks=0)"
+    first, last = validated[0], validated[-1]
+    stages = []
+    if "val/success_before_cold_start" in first:
+        stages.append(f"{first['val/success_before_cold_start']:.3f} before the cold start")
+    stages.append(f"{first['val/success']:.3f} at step {first['step']}")
+    if last is not first:
+        stages.append(f"{last['val/success']:.3f} at step {last['step']}")
+    return "held-out success: " + " -> ".join(stages)
 
 
 def cmd_rft(args: argparse.Namespace) -> int:

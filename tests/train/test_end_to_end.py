@@ -73,6 +73,9 @@ def test_two_iterations_train_and_write(tmp_path):
     rows = metrics(run)
     assert [r["step"] for r in rows] == [0, 1, 2]  # step 0: validation before RL
     assert set(rows[0]) >= {"val/success", "step"} and "rollout/success" not in rows[0]
+    # the untrained model was validated before the cold start: it cannot play yet
+    assert rows[0]["val/success_before_cold_start"] == 0.0
+    assert trainer.success_before_cold_start == 0.0
     # Family metrics reach validation too (per task type; the shop's score likewise).
     assert any(k.startswith("val/env/sokoban/") and k.endswith("/success") for k in rows[0])
     episodes = [json.loads(x) for x in (run / "transcripts.jsonl").read_text().splitlines()]

@@ -33,6 +33,7 @@ from t2po.train.batch import flatten, trainable_mask
 from t2po.train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
 from t2po.train.coldstart import cold_start_from_config
 from t2po.train.critic import Critic, critic_update
+from t2po.train.evaluate import evaluate
 from t2po.train.params import freeze_matching
 from t2po.train.setup import (
     eval_tasks,
@@ -62,6 +63,7 @@ class Trainer:
         self.family = get_family(cfg.env.family)
         seed_everything(cfg.seed)
         self.checkpoint = latest_checkpoint(self.run_dir) if cfg.train.resume else None
+        self.success_before_cold_start: float | None = None  # measured if the cold start runs
         self.model, self.tokenizer = load_model_and_tokenizer(
             self._initial_weights(), device=cfg.model.device, dtype=cfg.model.dtype
         )
@@ -128,7 +130,17 @@ class Trainer:
         return cfg.model.path
 
     def _run_cold_start(self, out: Path) -> None:
-        result = cold_start_from_config(self.cfg, out)
+        cfg = self.cfg
+        if cfg.train.eval_tasks > 0:
+            # Where the whole run starts: the untrained model on the validation tasks, so the
+            # table shows what the cold start adds as well as what RL adds after it.
+            before = evaluate(cfg, episodes=cfg.train.eval_tasks)["rollout/success"]
+            self.success_before_cold_start = before
+            print(
+                f"before the cold start: held-out success {before:.3f} "
+                f"({cfg.train.eval_tasks} tasks, model {cfg.model.path})"
+            )
+        result = cold_start_from_config(cfg, out)
         print(
             f"cold start: teacher success {result.teacher_success:.2f}, kept {result.kept}/"
             f"{result.episodes} episodes ({result.turns} turns), SFT loss "
@@ -172,7 +184,10 @@ class Trainer:
         history = []
         if self.start_iteration == 0 and cfg.train.eval_tasks > 0:
             # Step 0: where RL starts from (the cold-start level), on the same held-out tasks.
-            self.loggers.log(0, self.validate(0))
+            step0 = self.validate(0)
+            if self.success_before_cold_start is not None:
+                step0["val/success_before_cold_start"] = self.success_before_cold_start
+            self.loggers.log(0, step0)
         for iteration in range(self.start_iteration, cfg.train.iterations):
             seed_everything(derive_seed(cfg.seed, "iteration", iteration))
             t0 = time.perf_counter()
