@@ -179,10 +179,9 @@ def held_out(
         if fresh and "won" in saved["summary"]:
             return dict(saved["summary"])
     cfg = load_config(config, [*overrides, f"model.path={model_path}", "log.progress=false"])
-    with tempfile.TemporaryDirectory() as tmp:
-        episodes_file = Path(tmp) / "episodes.jsonl"
-        if cache is not None:
-            episodes_file = cache.with_name("heldout_episodes.jsonl")
+    with tempfile.TemporaryDirectory() as tmp:  # holds the episodes only without a cache
+        kept = cache.with_name("heldout_episodes.jsonl") if cache is not None else None
+        episodes_file = kept or Path(tmp) / "episodes.jsonl"
         summary = evaluate(cfg, episodes=episodes, out_path=episodes_file)
         summary["won"] = {
             str(record["task_id"]): bool(record["won"])
