@@ -218,6 +218,11 @@ class RFTConfig:
     """With teacher 'expert': chance per turn that its decision is a random admissible action
     (it re-plans after; Sokoban's thought is rewritten to match): a fallible teacher. Needs a
     family whose env reports info['admissible_actions'] (an error names the family otherwise)."""
+    overthink_tokens: tuple[int, int] = (0, 0)
+    """[low, high]: with teacher 'expert' or 'format_only', every thought runs on after the
+    expert's text with a redundant tail (restating the state, re-checking the decision) of a
+    uniform low..high tokens of the policy's tokenizer, so the cold-start model rambles after
+    deciding (t2po.rollout.overthink; the tti_tokens study). [0, 0] = off."""
     episodes: int = 256
     """Teacher episodes to roll out."""
     min_score: float = 0.8
@@ -528,6 +533,17 @@ def validate(cfg: Config) -> None:
         (
             cfg.rft.expert_slip == 0.0 or cfg.rft.teacher == "expert",
             "rft.expert_slip applies to rft.teacher 'expert' only",
+        ),
+        (
+            cfg.rft.overthink_tokens == (0, 0)
+            or 1 <= cfg.rft.overthink_tokens[0] <= cfg.rft.overthink_tokens[1],
+            "rft.overthink_tokens must be [0, 0] (off) or [low, high] with 1 <= low <= high, "
+            f"got {list(cfg.rft.overthink_tokens)}",
+        ),
+        (
+            cfg.rft.overthink_tokens == (0, 0) or cfg.rft.teacher in ("expert", "format_only"),
+            "rft.overthink_tokens applies to rft.teacher 'expert' or 'format_only' (a scripted "
+            f"thought to run on from), got {cfg.rft.teacher!r}",
         ),
         (cfg.model.sampler in ("hf", "api"), "model.sampler must be 'hf' or 'api'"),
         (

@@ -11,6 +11,11 @@ that says so, not an empty fine-tune.
 The format-only teacher (``rft.teacher=format_only``) is the expert with every action drawn
 uniformly from the admissible ones (``rollout.expert``); all its episodes are kept, wins or
 not, so the fine-tuned policy learns the format and none of the rule.
+
+The overthinking option (``rft.overthink_tokens``, expert or format-only teacher) runs every
+kept thought on with a redundant tail of a random number of the policy's tokens
+(``rollout.overthink``), so the fine-tuned policy rambles after deciding: the model on which
+TTI's token savings are measured (``studies/tti_tokens.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from t2po.inference.base import Sampler, SamplingParams
 from t2po.inference.chat import encode_chat
 from t2po.rollout.engine import RolloutSettings, Task, rollout
 from t2po.rollout.expert import expert_rollout
+from t2po.rollout.overthink import overthink_episodes
 from t2po.rollout.prompts import turn_messages
 from t2po.telemetry.progress import progress
 from t2po.train.sft import SFTExample, sft
@@ -51,6 +57,7 @@ class ColdStartResult:
     best_epoch: int = 0  # the epoch whose weights were kept (lowest validation loss)
     expert_slip: float = 0.0  # the slipping expert teacher's rate (0 with a sampler teacher)
     format_only: bool = False  # the teacher drew every action uniformly; every episode kept
+    overthink_tokens: tuple[int, int] = (0, 0)  # tail lengths added to every thought; 0 = off
 
 
 def trajectory_score(trajectory: Trajectory) -> float:
@@ -156,13 +163,16 @@ def cold_start(
     teacher_params: SamplingParams | None = None,
     expert_slip: float = 0.0,
     format_only: bool = False,
+    overthink_tokens: tuple[int, int] = (0, 0),
     val_fraction: float = 0.0,
     show_progress: bool = True,
 ) -> ColdStartResult:
     """Run the whole cold start; saves the fine-tuned model to ``out_dir`` when given.
 
     ``format_only`` (expert teacher only) draws every action uniformly and keeps every
-    episode, ignoring ``min_score`` (module docstring). ``val_fraction`` of the kept episodes
+    episode, ignoring ``min_score`` (module docstring). ``overthink_tokens`` ``(low, high)``
+    (a scripted teacher; ``(0, 0)`` = off) adds an overthinking tail of low..high tokens of
+    ``tokenizer`` to every kept thought. ``val_fraction`` of the kept episodes
     (at least one when it is > 0) are held out of training; SFT ends on the epoch where
     their loss was lowest."""
     t0 = time.perf_counter()
@@ -172,6 +182,16 @@ def cold_start(
     kept = (
         list(trajectories) if format_only else kept_episodes(trajectories, min_score, family.name)
     )
+    if overthink_tokens != (0, 0):
+        if teacher is not None:
+            raise ValueError("overthinking tails extend a scripted teacher's thoughts: no sampler")
+        kept = overthink_episodes(
+            kept,
+            overthink_tokens,
+            encode=lambda text: tokenizer(text, add_special_tokens=False)["input_ids"],
+            decode=tokenizer.decode,
+            seed=seed,
+        )
     train_eps, val_eps = split_episodes(kept, val_fraction, seed)
     examples = sft_examples(train_eps, family, tokenizer)
     bar = progress(
@@ -211,6 +231,7 @@ def cold_start(
         best_epoch=fitted.best_epoch,
         expert_slip=expert_slip if teacher is None else 0.0,
         format_only=format_only,
+        overthink_tokens=overthink_tokens,
     )
     if out_dir is not None:
         tmp = out_dir.with_name(out_dir.name + ".tmp")
@@ -274,6 +295,7 @@ def cold_start_from_config(
         teacher_params=teacher_params,
         expert_slip=cfg.rft.expert_slip,
         format_only=cfg.rft.teacher == "format_only",
+        overthink_tokens=cfg.rft.overthink_tokens,
         val_fraction=cfg.rft.val_fraction,
         show_progress=cfg.log.progress,
     )
