@@ -33,7 +33,7 @@ QUICK = ["rft.episodes=8", "rft.epochs=2", "env.max_turns=4"]
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=f"studies/{NAME}.py", description=__doc__.split("\n")[0])
-    p.add_argument("--config", default=str(common.REPO / "configs" / "quickstart.yaml"))
+    p.add_argument("--config", default=str(common.REPO / "configs" / "sokoban_quickstart.yaml"))
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     p.add_argument("--repeats", type=int, default=2, help="cold starts per thread count")
     p.add_argument("--eval-tasks", type=int, default=64, help="held-out tasks per model")

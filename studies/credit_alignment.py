@@ -220,7 +220,7 @@ def credits(
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=f"studies/{NAME}.py", description=__doc__.split("\n")[0])
-    p.add_argument("--config", default=str(REPO / "configs" / "quickstart.yaml"))
+    p.add_argument("--config", default=str(REPO / "configs" / "sokoban_quickstart.yaml"))
     p.add_argument("--init", type=Path, default=DEFAULT_INIT, help="policy folder")
     p.add_argument("--tasks", type=int, default=32, help="rooms in the training batch")
     p.add_argument("--probe-tasks", type=int, default=32, help="held-out rooms to probe")

@@ -58,6 +58,12 @@ def parse_args() -> argparse.Namespace:
     add_study_args(parser, "cards_numberline.yaml", NAME, memory_window=0)
     parser.add_argument("--games", default="numberline,ezpoints", help=f"of {', '.join(GAMES)}")
     parser.add_argument("--starts", default="weak,format", help=f"of {', '.join(STARTS)}")
+    parser.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"of {', '.join(METHODS)}, in "
+        "this order (parallel processes can take one method each with --reuse)",
+    )
     parser.add_argument("--streams", type=int, default=2, help="sampling streams per evaluation")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.set_defaults(iterations=100, eval_every=25, eval_tasks=128, final_eval_tasks=256)
@@ -66,7 +72,9 @@ def parse_args() -> argparse.Namespace:
         shrink_for_quick(args)
         args.games, args.starts, args.streams = "numberline", "weak", 2
     args.final_eval_tasks = args.final_eval_tasks or args.eval_tasks
-    for kind, chosen, valid in (("game", args.games, GAMES), ("start", args.starts, STARTS)):
+    chosen_kinds = (("game", args.games, GAMES), ("start", args.starts, STARTS),
+                    ("method", args.methods, METHODS))  # fmt: skip
+    for kind, chosen, valid in chosen_kinds:
         unknown = set(chosen.split(",")) - set(valid)
         if unknown:
             parser.error(f"unknown {kind} {sorted(unknown)}; valid: {', '.join(valid)}")
@@ -101,8 +109,8 @@ def run_arm(args: argparse.Namespace, game: str, start: str) -> dict[str, Any]:
     print(f"{game}/{start}: cold start held-out success {cold['rollout/success']:.3f}", flush=True)
     methods: dict[str, Any] = {}
     curves: dict[str, list[list[dict[str, Any]]]] = {}
-    for method in METHODS:
-        finals, curves[method] = [], []
+    for method in args.methods.split(","):
+        finals, steps, curves[method] = [], [], []
         for seed in range(args.seeds):
             rows = train_one(arm_args, work, method, seed)
             run_dir = work / f"{method}_seed{seed}"
@@ -111,6 +119,7 @@ def run_arm(args: argparse.Namespace, game: str, start: str) -> dict[str, Any]:
                              run_dir / "heldout", args.streams)  # fmt: skip
             finals.append(final)
             curves[method].append(env_steps_curve(rows))
+            steps.append(sum(float(r.get("rollout/env_steps", 0.0)) for r in rows))
         success = [f["rollout/success"] for f in finals]
         methods[method] = {
             "success": statistics.mean(success),
@@ -118,7 +127,7 @@ def run_arm(args: argparse.Namespace, game: str, start: str) -> dict[str, Any]:
             "per_seed": success,
             "stream_success": [f.get("stream_success") for f in finals],
             "paired_vs_cold_start": [_vs_cold_start(cold["won"], f["won"]) for f in finals],
-            "env_steps": sum(float(r.get("rollout/env_steps", 0.0)) for r in rows),
+            "env_steps": statistics.mean(steps),  # training environment steps per run
         }
     return {
         "cold_start": {
@@ -173,8 +182,8 @@ def main() -> None:
     for game in games:
         weak = arms.get(f"{game}/weak") or arms[f"{game}/{starts[0]}"]
         result_line[f"{game}_cold"] = weak["cold_start"]["success"]
-        for method in METHODS:
-            result_line[f"{game}_{method}"] = weak["methods"][method]["success"]
+        for method, m in weak["methods"].items():
+            result_line[f"{game}_{method}"] = m["success"]
     payload = {
         "machine": common.machine_info("cpu"),
         "args": {k: str(v) for k, v in vars(args).items()},

@@ -25,7 +25,7 @@ from _family_study import Study, parse_args, run
 STUDY = Study(
     name="learning_sokoban",
     family="sokoban",
-    preset="quickstart.yaml",
+    preset="sokoban_quickstart.yaml",
     title="Sokoban",
     memory_window=0,
 )

@@ -69,7 +69,7 @@ def load_grid(grid: str) -> dict[str, list[str]]:
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="studies/rl_sweep.py", description=__doc__.split("\n")[0])
-    p.add_argument("--config", default=str(REPO / "configs" / "quickstart.yaml"))
+    p.add_argument("--config", default=str(REPO / "configs" / "sokoban_quickstart.yaml"))
     p.add_argument("--init", type=Path, default=None, help="cold-start model folder")
     p.add_argument(
         "--grid",

@@ -25,7 +25,7 @@ def test_check_env_sokoban_ok(capsys):
 def test_config_prints_resolved_values(capsys):
     assert main(["config", "configs/quickstart.yaml", "seed=5"]) == 0
     out = capsys.readouterr().out
-    assert "seed: 5" in out and "family: sokoban" in out
+    assert "seed: 5" in out and "family: cards" in out and "game: numberline" in out
 
 
 def test_describe_lists_documented_fields(capsys):
