@@ -8,8 +8,9 @@ cold start, task by task (``t2po compare``'s sign test).
 
 Two cold starts (``--starts``):
 
-- ``weak``: the expert slips to a random admissible move on 80% of turns (right on ~60% of
-  them) and every episode is kept, so the model starts with a little of the rule;
+- ``weak``: the expert slips to a random admissible move on a share of turns chosen so that
+  the teacher is right on ~60% of them (``WEAK_SLIP``: 0.8 of NumberLine's two moves, 0.5 of
+  EZPoints' ~5 tokens) and every episode is kept, so the model starts with a little of the rule;
 - ``format``: ``rft.teacher=format_only``, a uniformly random valid move with the expert's
   thought shape: the format and none of the rule (the stretch goal).
 
@@ -45,10 +46,12 @@ METHODS = ("grpo", "gigpo", "t2po")
 # Each game's settings on top of the preset (configs/cards_numberline.yaml).
 GAMES = {
     "numberline": ["env.kwargs.game=numberline", "env.kwargs.max_pos=10", "env.max_turns=20"],
-    "ezpoints": ["env.kwargs.game=ezpoints", "env.max_turns=8"],
+    "ezpoints": ["env.kwargs.game=ezpoints", "env.kwargs.max_pos=null", "env.max_turns=8"],
 }
+# The weak teacher's slip rate per game: right on ~60% of turns, 1 - slip + slip / n_actions.
+WEAK_SLIP = {"numberline": 0.8, "ezpoints": 0.5}
 STARTS = {
-    "weak": ["rft.teacher=expert", "rft.expert_slip=0.8", "rft.min_score=-1"],
+    "weak": ["rft.teacher=expert", "rft.min_score=-1"],  # + the game's WEAK_SLIP
     "format": ["rft.teacher=format_only", "rft.expert_slip=0"],
 }
 
@@ -101,6 +104,8 @@ def run_arm(args: argparse.Namespace, game: str, start: str) -> dict[str, Any]:
     cold_dir = work / "cold_start"
     if not (cold_dir / "cold_start.json").is_file():
         rft = [*STARTS[start], *(["rft.episodes=16", "rft.epochs=1"] if args.quick else [])]
+        if start == "weak":
+            rft.append(f"rft.expert_slip={WEAK_SLIP[game]}")
         cfg = load_config(args.config, [*shared, *rft, "log.progress=false"])
         cold_start_from_config(cfg, cold_dir)
     cold = held_out(

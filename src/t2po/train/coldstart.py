@@ -20,6 +20,7 @@ TTI's token savings are measured (``studies/tti_tokens.py``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -57,6 +58,8 @@ class ColdStartResult:
     best_epoch: int = 0  # the epoch whose weights were kept (lowest validation loss)
     expert_slip: float = 0.0  # the slipping expert teacher's rate (0 with a sampler teacher)
     format_only: bool = False  # the teacher drew every action uniformly; every episode kept
+    base_model: str = ""  # the folder the fine-tuned model started from ("" when not known)
+    base_model_sha256: str = ""  # base_model_fingerprint of that folder
     overthink_tokens: tuple[int, int] = (0, 0)  # tail lengths added to every thought; 0 = off
 
 
@@ -86,6 +89,19 @@ def kept_episodes(
             "rft.expert_slip)"
         )
     return kept
+
+
+def base_model_fingerprint(folder: Path) -> str:
+    """sha256 over the names and bytes of the files in a model folder (config, tokenizer,
+    weights): equal exactly when two folders hold the same model and tokenizer."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        h.update(path.name.encode() + b"\x00")
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\x00")
+    return h.hexdigest()
 
 
 def teacher_trajectories(
@@ -166,6 +182,7 @@ def cold_start(
     overthink_tokens: tuple[int, int] = (0, 0),
     val_fraction: float = 0.0,
     show_progress: bool = True,
+    base_model: Path | None = None,
 ) -> ColdStartResult:
     """Run the whole cold start; saves the fine-tuned model to ``out_dir`` when given.
 
@@ -174,7 +191,8 @@ def cold_start(
     (a scripted teacher; ``(0, 0)`` = off) adds an overthinking tail of low..high tokens of
     ``tokenizer`` to every kept thought. ``val_fraction`` of the kept episodes
     (at least one when it is > 0) are held out of training; SFT ends on the epoch where
-    their loss was lowest."""
+    their loss was lowest. ``base_model``, the folder ``model`` was loaded from, is named
+    and hashed in the result."""
     t0 = time.perf_counter()
     trajectories = teacher_trajectories(
         family, tasks, settings, teacher, teacher_params, seed, expert_slip, format_only
@@ -191,6 +209,12 @@ def cold_start(
             encode=lambda text: tokenizer(text, add_special_tokens=False)["input_ids"],
             decode=tokenizer.decode,
             seed=seed,
+        )
+    failed = [t for t in kept if not t.turns]
+    if kept and len(failed) == len(kept):
+        raise ValueError(
+            f"every one of the {len(kept)} teacher episodes of {family.name!r} failed before "
+            f"its first turn; the first error: {failed[0].info.get('error', failed[0].stop_reason)}"
         )
     train_eps, val_eps = split_episodes(kept, val_fraction, seed)
     examples = sft_examples(train_eps, family, tokenizer)
@@ -260,7 +284,7 @@ def cold_start_from_config(
     ``t2po train`` with ``train.cold_start`` run the same cold start.
     """
     from t2po.inference.hf import HFSampler
-    from t2po.models.loading import load_model_and_tokenizer
+    from t2po.models.loading import load_model_and_tokenizer, resolve_model_path
     from t2po.rollout.engine import derive_seed
     from t2po.settings import rollout_settings, sampling_params
 
@@ -298,4 +322,5 @@ def cold_start_from_config(
         overthink_tokens=cfg.rft.overthink_tokens,
         val_fraction=cfg.rft.val_fraction,
         show_progress=cfg.log.progress,
+        base_model=resolve_model_path(cfg.model.path),
     )

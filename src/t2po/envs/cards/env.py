@@ -58,7 +58,7 @@ def make_game(game: str, options: dict[str, Any]) -> Game:
             takes = ", ".join(GAME_OPTIONS[game]) or "no options"
             raise ValueError(
                 f"cards: {key} is an option of game {owner[0] if owner else '?'}; "
-                f"game {game!r} takes {takes}"
+                f"game {game!r} takes {takes} (clear it with env.kwargs.{key}=null)"
             )
     if game == "numberline":
         return NumberLine(**given)
