@@ -1,6 +1,6 @@
 """The overthinking cold-start teacher: the expert's thought first and unchanged, the action
-unchanged, then a redundant tail whose length in the policy's tokens is drawn, seeded, from
-``rft.overthink_tokens``; and the option's config checks."""
+unchanged, then numbered re-checks whose length in the policy's tokens is drawn, seeded, from
+``rft.overthink_tokens`` (rounded to whole re-checks); and the option's config checks."""
 
 from __future__ import annotations
 
@@ -28,10 +28,7 @@ def tokenizer() -> Any:
 
 
 def _codec(tokenizer: Any) -> dict[str, Any]:
-    return {
-        "encode": lambda text: tokenizer(text, add_special_tokens=False)["input_ids"],
-        "decode": tokenizer.decode,
-    }
+    return {"encode": lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]}
 
 
 def _numberline(n: int, seed: int = 0) -> list[Trajectory]:
@@ -74,7 +71,9 @@ def test_the_decision_comes_first_and_the_action_is_unchanged(tokenizer: Any) ->
             old, new = parse_response(a.response_text), parse_response(b.response_text)
             assert new.error is None, b.response_text
             assert old.think is not None and new.think is not None
-            assert new.think.startswith(old.think + " re-check: ")  # the decision, then the tail
+            assert new.think.startswith(old.think + " re-check 1/")  # the decision, then the tail
+            count = int(new.think.split(" re-check 1/", 1)[1].split(":", 1)[0])
+            assert new.think.endswith(f"again {count}/{count}: {old.think}") or count % 2
             assert new.action == old.action == b.action == a.action
             assert (b.observation, b.reward, b.done) == (a.observation, a.reward, a.done)
     assert teacher[0].turns[0].response_text != rambling[0].turns[0].response_text  # a copy
@@ -92,27 +91,32 @@ def test_tail_lengths_are_within_range_uniform_and_seeded(tokenizer: Any) -> Non
         t.response_text for ep in again for t in ep.turns
     ]
     assert _tail_lengths(teacher, other, tokenizer) != lengths  # another seed, other draws
-    # Uniform on 20..200: each fifth of the range holds about a fifth of the tails.
-    fifths = Counter(min(4, (n - 20) * 5 // 181) for n in lengths)
-    assert all(abs(fifths[k] / len(lengths) - 0.2) < 0.07 for k in range(5)), fifths
-    # A fixed length is met exactly, for every turn.
-    fixed = overthink_episodes(teacher[:10], (37, 37), seed=0, **_codec(tokenizer))
-    assert set(_tail_lengths(teacher[:10], fixed, tokenizer)) == {37}
+    # Uniform on 20..200, rounded to whole re-checks of 15 tokens (30, 45, ..., 195): each
+    # third of the range holds about a third of the tails.
+    assert set(lengths) <= set(range(30, 200, 15)), sorted(set(lengths))
+    thirds = Counter(min(2, (n - 20) * 3 // 181) for n in lengths)
+    assert all(abs(thirds[k] / len(lengths) - 1 / 3) < 0.07 for k in range(3)), thirds
+    # A range that fits one length is met exactly, for every turn.
+    fixed = overthink_episodes(teacher[:10], (40, 50), seed=0, **_codec(tokenizer))
+    assert set(_tail_lengths(teacher[:10], fixed, tokenizer)) == {45}
 
 
 def test_the_tail_restates_the_state_for_any_family(tokenizer: Any) -> None:
     """Built from the turn's own thought and observation: a multi-line Sokoban grid too."""
     settings = dataclasses.replace(default_rollout(), max_turns=SOKOBAN.max_turns)
     teacher = expert_rollout(SOKOBAN, [Task("sokoban-1", 1, "train")], settings)
-    (episode,) = overthink_episodes(teacher, (150, 150), seed=0, **_codec(tokenizer))
+    (episode,) = overthink_episodes(teacher, (100, 400), seed=0, **_codec(tokenizer))
     turn = episode.turns[0]
     think = parse_response(turn.response_text).think
     assert think is not None
     first_row = turn.observation.splitlines()[0]
-    assert f"re-check: {first_row} " in think  # the grid, on one line
+    assert f": {first_row} " in think  # the grid, on one line
     assert turn.action == teacher[0].turns[0].action
-    tail = overthinking_tail("go up.", "Target: 7\n</think>Current: 3", 60, **_codec(tokenizer))
-    assert "</think>" not in tail and tail.startswith(" re-check: Target: 7 Current: 3. go up.")
+    tail = overthinking_tail(
+        "go up.", "Target: 7\n</think>Current: 3", 30, tokens=(1, 60), **_codec(tokenizer)
+    )
+    assert "</think>" not in tail and tail.startswith(" re-check 1/")
+    assert tail == " re-check 1/2: Target: 7 Current: 3. again 2/2: go up."  # nearest 30
 
 
 def test_a_malformed_response_is_left_alone_and_bad_ranges_are_refused(tokenizer: Any) -> None:
@@ -124,8 +128,8 @@ def test_a_malformed_response_is_left_alone_and_bad_ranges_are_refused(tokenizer
     for bad in ((0, 10), (30, 20)):
         with pytest.raises(ValueError, match="1 <= low <= high"):
             overthink_episodes(teacher, bad, seed=0, **_codec(tokenizer))
-    with pytest.raises(ValueError, match="at least one token"):
-        overthinking_tail("go up.", "x", 0, **_codec(tokenizer))
+    with pytest.raises(ValueError, match=r"no whole number of re-checks .* is 1\.\.5 tokens"):
+        overthinking_tail("go up.", "x", 3, tokens=(1, 5), **_codec(tokenizer))
 
 
 def test_config_reads_the_range_and_refuses_what_cannot_work() -> None:

@@ -4,18 +4,24 @@ T2PO's token-level claim (method.md §3) is that Thinking Intervention cuts thin
 stopped carrying information. A scripted expert writes a dozen tokens and stops, which leaves
 TTI nothing to cut; this teacher makes a model that rambles *after* deciding. Each turn's
 thought keeps the expert's text first, unchanged (so the decision is written before any
-rambling, and the action is the expert's own), then runs on with a tail that restates the
-state and re-checks the decision, for a uniformly drawn number of tokens of the policy's
-tokenizer:
+rambling, and the action is the expert's own), then runs on with numbered re-checks that
+restate the state and repeat the decision:
 
-    <think>current 3, target 7: go up. re-check: Target: 7 Current: 3. current 3, target 7:
-    go up. again: current 3, target 7: go up. re-check: Target: 7 Cur</think><action>+</action>
+    <think>current 3, target 7: go up. re-check 1/4: Target: 7 Current: 3. again 2/4:
+    current 3, target 7: go up. re-check 3/4: Target: 7 Current: 3. again 4/4: current 3,
+    target 7: go up.</think><action>+</action>
+
+The tail's length is drawn uniformly in tokens of the policy's tokenizer and rounded to whole
+re-checks (the count nearest the draw whose length stays in range). Why whole and numbered:
+a tail cut at a random token teaches a per-token chance of closing of about 1/remaining,
+and evaluation sampling (temperature 0.6, top-p 0.95) never samples a token that unlikely,
+so the fine-tuned model rambled to ``max_new_tokens`` and wrote no action (measured: 256 of
+260 tokens per turn, success 0.25). Numbered, the model draws the count once (a near-uniform
+choice that sampling keeps) and then only copies and counts, and closes where it said.
 
 The tail is built from the turn's own thought and observation, so it works for every family.
-It is cut at a token boundary, mid-phrase, so the fine-tuned model cannot tell from the text
-where the rambling ends: its length is noise, the uncertainty signal's plateau is what TTI
-must find. Lengths are drawn per episode from ``derive_seed(seed, "overthink", task seed)``:
-the same call gives the same tails.
+Lengths are drawn per episode from ``derive_seed(seed, "overthink", task seed)``: the same
+call gives the same tails.
 """
 
 from __future__ import annotations
@@ -36,7 +42,6 @@ from t2po.rollout.engine import derive_seed
 from t2po.types import Trajectory
 
 Encode = Callable[[str], list[int]]
-Decode = Callable[[list[int]], str]
 
 _MARKERS = (THINK_OPEN, THINK_CLOSE, ACTION_OPEN, ACTION_CLOSE)
 
@@ -48,40 +53,46 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def rambling(thought: str, observation: str, units: int) -> str:
-    """``units`` phrases of restating the state and re-checking the thought, space-led."""
+def rambling(thought: str, observation: str, count: int) -> str:
+    """``count`` numbered re-checks, restating the state and repeating the thought in turn;
+    space-led, so its tokens add to the thought's."""
     thought, state = _one_line(thought), _one_line(observation)
-    phrases = (f"re-check: {state}. {thought}", f"again: {thought}")
-    return " " + " ".join(phrases[i % len(phrases)] for i in range(units))
+    phrases = [
+        f"re-check {i}/{count}: {state}." if i % 2 else f"again {i}/{count}: {thought}"
+        for i in range(1, count + 1)
+    ]
+    return " " + " ".join(phrases)
 
 
 def overthinking_tail(
-    thought: str, observation: str, n_tokens: int, encode: Encode, decode: Decode
+    thought: str, observation: str, n_tokens: int, encode: Encode, tokens: tuple[int, int]
 ) -> str:
-    """A tail of exactly ``n_tokens`` tokens (``encode(tail)``), starting with a space.
-
-    The first ``n_tokens`` ids of the rambling text, decoded; BPE may merge the cut piece
-    differently when it is encoded again, so the cut moves by a token until the count holds.
-    """
-    if n_tokens < 1:
-        raise ValueError(f"an overthinking tail needs at least one token, got {n_tokens}")
-    units = 2
-    ids = encode(rambling(thought, observation, units))
-    while len(ids) < n_tokens + 4:  # the cut below may look a few tokens past n_tokens
-        units *= 2
-        ids = encode(rambling(thought, observation, units))
-    for cut in sorted(range(max(1, n_tokens - 3), n_tokens + 4), key=lambda k: abs(k - n_tokens)):
-        tail = decode(ids[:cut])
-        if len(encode(tail)) == n_tokens:
-            return tail
-    raise ValueError(f"no cut of the rambling text encodes to {n_tokens} tokens")
+    """The tail of whole re-checks whose length (``encode(tail)``) is nearest ``n_tokens``
+    among those within ``tokens`` = ``(low, high)``; a ``ValueError`` when none fits (one
+    re-check of this state is longer than ``high``)."""
+    low, high = tokens
+    best: tuple[int, str] | None = None
+    count = 1
+    while True:
+        tail = rambling(thought, observation, count)
+        length = len(encode(tail))
+        if length > high:
+            break
+        if length >= low and (best is None or abs(length - n_tokens) < best[0]):
+            best = (abs(length - n_tokens), tail)
+        count += 1
+    if best is None:
+        raise ValueError(
+            f"no whole number of re-checks of this thought and state is {low}..{high} tokens "
+            f"long; widen rft.overthink_tokens (thought {thought!r})"
+        )
+    return best[1]
 
 
 def overthink_episodes(
     trajectories: Sequence[Trajectory],
     tokens: tuple[int, int],
     encode: Encode,
-    decode: Decode,
     seed: int,
 ) -> list[Trajectory]:
     """Copies of ``trajectories`` whose every well-formed response has an overthinking tail.
@@ -89,8 +100,9 @@ def overthink_episodes(
     Args:
         trajectories: teacher episodes (expert or format-only), responses in the strict
             format; a response that does not parse is left as it is.
-        tokens: ``(low, high)``, the tail's length in tokens, drawn uniformly (inclusive).
-        encode, decode: the policy's tokenizer (no special tokens added).
+        tokens: ``(low, high)``, the tail's length in tokens, drawn uniformly (inclusive) and
+            rounded to whole re-checks.
+        encode: the policy's tokenizer (no special tokens added).
         seed: with each episode's task seed, the stream the lengths are drawn from.
     """
     low, high = tokens
@@ -106,7 +118,7 @@ def overthink_episodes(
                 turns.append(turn)
                 continue
             n_tokens = rng.randint(low, high)
-            tail = overthinking_tail(parsed.think, turn.observation, n_tokens, encode, decode)
+            tail = overthinking_tail(parsed.think, turn.observation, n_tokens, encode, tokens)
             text = format_response(parsed.think + tail, parsed.action)
             turns.append(replace(turn, response_text=text))
         out.append(replace(trajectory, turns=turns))

@@ -207,7 +207,6 @@ def cold_start(
             kept,
             overthink_tokens,
             encode=lambda text: tokenizer(text, add_special_tokens=False)["input_ids"],
-            decode=tokenizer.decode,
             seed=seed,
         )
     failed = [t for t in kept if not t.turns]
