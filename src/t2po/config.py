@@ -220,9 +220,10 @@ class RFTConfig:
     family whose env reports info['admissible_actions'] (an error names the family otherwise)."""
     overthink_tokens: tuple[int, int] = (0, 0)
     """[low, high]: with teacher 'expert' or 'format_only', every thought runs on after the
-    expert's text with a redundant tail (restating the state, re-checking the decision) of a
-    uniform low..high tokens of the policy's tokenizer, so the cold-start model rambles after
-    deciding (t2po.rollout.overthink; the tti_tokens study). [0, 0] = off."""
+    expert's text with numbered re-checks (restating the state, repeating the decision) of a
+    uniform low..high tokens of the policy's tokenizer, rounded to whole re-checks, so the
+    cold-start model rambles after deciding (t2po.rollout.overthink; the tti_tokens study).
+    [0, 0] = off."""
     episodes: int = 256
     """Teacher episodes to roll out."""
     min_score: float = 0.8
