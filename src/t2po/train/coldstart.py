@@ -255,6 +255,8 @@ def cold_start(
         expert_slip=expert_slip if teacher is None else 0.0,
         format_only=format_only,
         overthink_tokens=overthink_tokens,
+        base_model=str(base_model) if base_model is not None else "",
+        base_model_sha256=base_model_fingerprint(base_model) if base_model is not None else "",
     )
     if out_dir is not None:
         tmp = out_dir.with_name(out_dir.name + ".tmp")
