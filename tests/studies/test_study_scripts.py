@@ -255,6 +255,25 @@ def test_coldstart_repro_quick(tmp_path: Path) -> None:
             tmp_path / "work" / f"threads{r['threads']}_run0" / "eval" / "episodes.jsonl"
         ).is_file()
         assert 1 <= r["best_epoch"] <= 2 and r["val_loss_best"] is not None
+        assert r["base_model_sha256"] == json.loads(out.read_text())["base_model"]["sha256"]
+
+
+def test_coldstart_repro_reuses_only_a_cold_start_of_the_same_base_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(STUDIES))
+    import coldstart_repro
+
+    model = tmp_path / "cold_start"
+    assert not coldstart_repro.reusable(model, "abc")  # nothing there yet
+    model.mkdir()
+    record = model / "cold_start.json"
+    record.write_text(json.dumps({"epoch_losses": [1.0]}))  # made before base models were named
+    assert not coldstart_repro.reusable(model, "abc")
+    record.write_text(json.dumps({"base_model_sha256": "def"}))  # from another base model
+    assert not coldstart_repro.reusable(model, "abc")
+    record.write_text(json.dumps({"base_model_sha256": "abc"}))
+    assert coldstart_repro.reusable(model, "abc")
 
 
 def _rl_sweep(monkeypatch: pytest.MonkeyPatch) -> ModuleType:

@@ -108,3 +108,72 @@ def test_the_policy_teacher_is_the_model_itself_in_every_entry_point(tmp_path) -
     # The expert wins every Sokoban room; the untrained model as its own teacher wins none.
     assert result.teacher_success == 0.0 and result.kept == 3
     assert (tmp_path / "cold" / "model.safetensors").is_file()
+
+
+def _tiny_cold_start_config() -> Any:
+    from t2po.config import load_config
+
+    return load_config(
+        None,
+        [
+            "model.path=tiny",
+            "rft.episodes=4",
+            "rft.epochs=1",
+            "rft.batch_size=4",
+            "env.max_turns=3",
+            "rft.min_score=-1",  # three turns are too few to win: keep the episodes anyway
+            "log.progress=false",
+        ],
+    )
+
+
+def test_base_model_fingerprint_tells_two_tokenizers_apart(tmp_path) -> None:
+    import shutil
+
+    from t2po.models.loading import resolve_model_path
+    from t2po.train.coldstart import base_model_fingerprint
+
+    tiny = resolve_model_path("tiny")
+    same, other = tmp_path / "same", tmp_path / "other"
+    shutil.copytree(tiny, same)
+    shutil.copytree(tiny, other)
+    (same / ".lock").write_text("hidden files are not the model")
+    # The same weights with another tokenizer: what a rebuilt `tiny` looks like.
+    tokenizer = other / "tokenizer.json"
+    tokenizer.write_text(tokenizer.read_text().replace('"<think>"', '"<thought>"', 1))
+    assert base_model_fingerprint(same) == base_model_fingerprint(tiny)
+    assert base_model_fingerprint(other) != base_model_fingerprint(tiny)
+
+
+def test_cold_start_names_its_base_model(tmp_path) -> None:
+    import json
+
+    from t2po.models.loading import resolve_model_path
+    from t2po.train.coldstart import base_model_fingerprint, cold_start_from_config
+
+    result = cold_start_from_config(_tiny_cold_start_config(), tmp_path / "cold")
+    saved = json.loads((tmp_path / "cold" / "cold_start.json").read_text())
+    tiny = resolve_model_path("tiny")
+    assert saved["base_model"] == result.base_model == str(tiny)
+    assert saved["base_model_sha256"] == base_model_fingerprint(tiny)
+
+
+def test_global_random_state_before_the_cold_start_changes_nothing(tmp_path) -> None:
+    """`t2po train` plays a validation before its cold start and `t2po rft` does not: the
+    random numbers drawn before must not change the fine-tuned weights."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from t2po.train.coldstart import cold_start_from_config
+
+    cfg = _tiny_cold_start_config()
+    cold_start_from_config(cfg, tmp_path / "a")
+    random.random()
+    np.random.rand(7)
+    torch.rand(1000)
+    torch.manual_seed(12345)
+    cold_start_from_config(cfg, tmp_path / "b")
+    weights = [(tmp_path / run / "model.safetensors").read_bytes() for run in ("a", "b")]
+    assert weights[0] == weights[1]
