@@ -90,7 +90,7 @@ def env_steps_curve(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         total += float(row.get("rollout/env_steps", 0.0))
         if "val/success" in row:
-            curve.append({"step": total, "val/success": row["val/success"]})
+            curve.append({"env_steps": total, "val/success": row["val/success"]})
     return curve
 
 
@@ -112,27 +112,30 @@ def run_arm(args: argparse.Namespace, game: str, start: str) -> dict[str, Any]:
         args.config, cold_dir, shared, args.final_eval_tasks, cold_dir / "heldout", args.streams
     )
     print(f"{game}/{start}: cold start held-out success {cold['rollout/success']:.3f}", flush=True)
-    methods: dict[str, Any] = {}
-    curves: dict[str, list[list[dict[str, Any]]]] = {}
-    for method in args.methods.split(","):
-        finals, steps, curves[method] = [], [], []
-        for seed in range(args.seeds):
+    chosen = args.methods.split(",")
+    finals: dict[str, list[dict[str, Any]]] = {m: [] for m in chosen}
+    steps: dict[str, list[float]] = {m: [] for m in chosen}
+    curves: dict[str, list[list[dict[str, Any]]]] = {m: [] for m in chosen}
+    for seed in range(args.seeds):  # seed-major: a cut-short study has every method per seed
+        for method in chosen:
             rows = train_one(arm_args, work, method, seed)
             run_dir = work / f"{method}_seed{seed}"
             model = run_dir / "checkpoints" / f"iter_{args.iterations:06d}" / "model"
             final = held_out(args.config, model, shared, args.final_eval_tasks,
                              run_dir / "heldout", args.streams)  # fmt: skip
-            finals.append(final)
+            finals[method].append(final)
             curves[method].append(env_steps_curve(rows))
-            steps.append(sum(float(r.get("rollout/env_steps", 0.0)) for r in rows))
-        success = [f["rollout/success"] for f in finals]
+            steps[method].append(sum(float(r.get("rollout/env_steps", 0.0)) for r in rows))
+    methods: dict[str, Any] = {}
+    for method in chosen:
+        success = [f["rollout/success"] for f in finals[method]]
         methods[method] = {
             "success": statistics.mean(success),
             "std": statistics.stdev(success) if len(success) > 1 else 0.0,
             "per_seed": success,
-            "stream_success": [f.get("stream_success") for f in finals],
-            "paired_vs_cold_start": [_vs_cold_start(cold["won"], f["won"]) for f in finals],
-            "env_steps": statistics.mean(steps),  # training environment steps per run
+            "stream_success": [f.get("stream_success") for f in finals[method]],
+            "paired_vs_cold_start": [_vs_cold_start(cold["won"], f["won"]) for f in finals[method]],
+            "env_steps": statistics.mean(steps[method]),  # training environment steps per run
         }
     return {
         "cold_start": {
@@ -181,8 +184,10 @@ def main() -> None:
     plots = {}
     for arm, result in arms.items():
         png = out.with_name(f"{out.stem}_{arm.replace('/', '_')}.png")
-        title = f"{arm}: held-out success vs training environment steps"
-        plots[arm] = str(plot_grid(result["curves"], ["val/success"], png, title=title))
+        title = f"{arm}: held-out success"
+        plots[arm] = str(
+            plot_grid(result["curves"], ["val/success"], png, x_key="env_steps", title=title)
+        )
     result_line: dict[str, float] = {}
     for game in games:
         weak = arms.get(f"{game}/weak") or arms[f"{game}/{starts[0]}"]
