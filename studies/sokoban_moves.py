@@ -9,7 +9,8 @@ stop following the thought).
 
 Usage::
 
-    t2po eval configs/sokoban_quickstart.yaml model.path=MODEL --episodes 256 --families sokoban --out ev
+    t2po eval configs/sokoban_quickstart.yaml model.path=MODEL --episodes 256 \\
+        --families sokoban --out ev
     python studies/sokoban_moves.py cold=ev_cold rl=ev_rl      # NAME=eval folder or file
     python studies/sokoban_moves.py --quick                    # the expert on 16 rooms
 
