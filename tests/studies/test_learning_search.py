@@ -4,12 +4,10 @@ Search QA and keeps the output contract (JSON at --out, per-type EM, last line R
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_quick_study
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,17 +17,7 @@ pytestmark = pytest.mark.slow
 def test_learning_search_quick(tmp_path: Path) -> None:
     pytest.importorskip("bm25s")
     out = tmp_path / "learning_search.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "OMP_NUM_THREADS": "1"}  # fmt: skip
-    cmd = [sys.executable, str(REPO / "studies" / "learning_search.py"), "--quick"]
-    proc = subprocess.run(
-        [*cmd, "--out", str(out), "--work", str(tmp_path / "runs")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    proc = run_quick_study("learning_search", out, "--work", str(tmp_path / "runs"))
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("RESULT learning_search ")

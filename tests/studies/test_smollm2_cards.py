@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import run_quick_study
 
 from t2po.telemetry.jsonl import read_jsonl
 
@@ -31,17 +29,7 @@ def _study(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 def _run_quick(tmp_path: Path, *extra: str) -> tuple[dict[str, float], dict]:
     out = tmp_path / "smollm2_cards.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "OMP_NUM_THREADS": "1"}  # fmt: skip
-    cmd = [sys.executable, str(STUDIES / "smollm2_cards.py"), "--quick", *extra]
-    proc = subprocess.run(
-        [*cmd, "--out", str(out), "--work", str(tmp_path / "runs")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    proc = run_quick_study("smollm2_cards", out, *extra, "--work", str(tmp_path / "runs"))
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("RESULT smollm2_cards "), last

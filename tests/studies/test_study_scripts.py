@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import ignored_by_git
+from conftest import ignored_by_git, run_quick_study
 
 from t2po.telemetry.jsonl import read_jsonl
 
@@ -62,16 +62,7 @@ def _parse_result(line: str, name: str) -> dict[str, float]:
 )
 def test_family_learning_study_quick(tmp_path: Path, name: str, keys: set[str]) -> None:
     out = tmp_path / f"{name}.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [sys.executable, str(STUDIES / f"{name}.py"), "--quick", "--expert-slip", "0.2"]
-    proc = subprocess.run(
-        [*cmd, "--out", str(out), "--work", str(tmp_path / "runs")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    proc = run_quick_study(name, out, "--expert-slip", "0.2", "--work", str(tmp_path / "runs"))
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     values = _parse_result(proc.stdout.strip().splitlines()[-1], name)
     assert set(values) == keys
