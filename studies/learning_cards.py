@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ import _common as common
 from _family_study import _vs_cold_start, add_study_args, held_out, shrink_for_quick, train_one
 
 from t2po.config import load_config
+from t2po.evaluation.store import ResultStore
 from t2po.telemetry.plots import markdown_table, plot_grid
 from t2po.train.coldstart import cold_start_from_config
 
@@ -69,6 +71,15 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--streams", type=int, default=2, help="sampling streams per evaluation")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument(
+        "--import-from",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help="an earlier result of this study (repeatable): a (method, seed) it holds for the "
+        "same arm is taken from it instead of trained, if its cold start is the same one "
+        "(equal SFT losses and held-out success) and the run settings match",
+    )
     parser.set_defaults(iterations=100, eval_every=25, eval_tasks=128, final_eval_tasks=256)
     args = parser.parse_args()
     if args.quick:
@@ -94,6 +105,93 @@ def env_steps_curve(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return curve
 
 
+NUMBERS = re.compile(r"Target: (\d+)\s+Current: (\d+)")
+
+
+def numberline_moves(heldout: Path) -> dict[str, float]:
+    """How the NumberLine policy moves, per direction, on its held-out episodes.
+
+    ``right_up``: share of turns with the target above the position where the move was ``+``
+    (``right_down`` likewise with ``-``); ``success_up`` / ``success_down``: success on the
+    tasks whose target starts above / below. A policy that drifts to one move scores well on
+    a split that leans that way, so overall success alone cannot tell a learned rule.
+    """
+    right = {"up": [0, 0], "down": [0, 0]}  # [right moves, turns]
+    won = {"up": [0, 0], "down": [0, 0]}
+    for episode in ResultStore(heldout).episodes():
+        info = episode.get("info") or {}
+        if "start" in info and "target" in info:
+            task = "up" if info["target"] > info["start"] else "down"
+            won[task][0] += bool(episode["won"])
+            won[task][1] += 1
+        for turn in episode["turns"]:
+            match = NUMBERS.search(str(turn["observation"]))
+            if not match or match[1] == match[2]:
+                continue
+            direction = "up" if int(match[1]) > int(match[2]) else "down"
+            right[direction][0] += turn["action"] == ("+" if direction == "up" else "-")
+            right[direction][1] += 1
+    return {
+        **{f"right_{d}": hits / max(n, 1) for d, (hits, n) in right.items()},
+        **{f"success_{d}": hits / max(n, 1) for d, (hits, n) in won.items()},
+        **{f"turns_{d}": float(n) for d, (_, n) in right.items()},
+    }
+
+
+def _same_cold_start(ours: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    """Whether an earlier result's cold start is this one: the same SFT run, the same play."""
+    keys = ("episodes", "kept", "turns", "teacher_success", "epoch_losses", "val_losses")
+    return ours["success"] == theirs["success"] and all(
+        ours["cold_start"].get(k) == theirs["cold_start"].get(k) for k in keys
+    )
+
+
+RUN_SETTINGS = ("config", "iterations", "eval_every", "eval_tasks", "final_eval_tasks",
+                "memory_window", "rl_overrides", "streams")  # fmt: skip
+
+
+def _legacy_runs(method: dict[str, Any], curves: list[Any]) -> list[dict[str, Any]]:
+    """Run records of a result written before they existed (its lists are in seed order)."""
+    columns = zip(method["per_seed"], method["stream_success"], method["paired_vs_cold_start"],
+                  curves, strict=True)  # fmt: skip
+    return [
+        {
+            "seed": seed,
+            "success": success,
+            "stream_success": streams,
+            "paired_vs_cold_start": paired,
+            "curve": curve,
+            "env_steps": curve[-1]["env_steps"] if curve else None,  # at the last validation
+        }
+        for seed, (success, streams, paired, curve) in enumerate(columns)
+    ]
+
+
+def imported_runs(
+    args: argparse.Namespace, arm: str, cold: dict[str, Any]
+) -> dict[tuple[str, int], dict[str, Any]]:
+    """(method, seed) -> run record, from ``--import-from`` results of the same arm and setup."""
+    runs: dict[tuple[str, int], dict[str, Any]] = {}
+    for path in args.import_from:
+        earlier = json.loads(Path(path).read_text())
+        if arm not in earlier["arms"]:
+            continue
+        differ = [k for k in RUN_SETTINGS if earlier["args"].get(k) != str(getattr(args, k))]
+        if differ:
+            raise SystemExit(f"--import-from {path}: {arm} was run with other {differ}")
+        result = earlier["arms"][arm]
+        if not _same_cold_start(cold, result["cold_start"]):
+            raise SystemExit(f"--import-from {path}: {arm} started from another cold start")
+        for method, m in result["methods"].items():
+            curves = earlier["curves"][arm][method]
+            records = [
+                {**run, "curve": curve} for run, curve in zip(m["runs"], curves, strict=True)
+            ] if "runs" in m else _legacy_runs(m, curves)  # fmt: skip
+            for record in records:
+                runs.setdefault((method, record["seed"]), {**record, "imported_from": path})
+    return runs
+
+
 def run_arm(args: argparse.Namespace, game: str, start: str) -> dict[str, Any]:
     """One (game, cold start): the cold start, every method x seed, all held-out evaluations."""
     work = Path(args.work) / f"{game}_{start}"
@@ -112,40 +210,82 @@ def run_arm(args: argparse.Namespace, game: str, start: str) -> dict[str, Any]:
         args.config, cold_dir, shared, args.final_eval_tasks, cold_dir / "heldout", args.streams
     )
     print(f"{game}/{start}: cold start held-out success {cold['rollout/success']:.3f}", flush=True)
+    cold_result = {
+        "success": cold["rollout/success"],
+        "stream_success": cold.get("stream_success"),
+        "cold_start": json.loads((cold_dir / "cold_start.json").read_text()),
+    }
+    if game == "numberline":
+        cold_result["moves"] = numberline_moves(cold_dir / "heldout")
+    earlier = imported_runs(args, f"{game}/{start}", cold_result)
     chosen = args.methods.split(",")
-    finals: dict[str, list[dict[str, Any]]] = {m: [] for m in chosen}
-    steps: dict[str, list[float]] = {m: [] for m in chosen}
-    curves: dict[str, list[list[dict[str, Any]]]] = {m: [] for m in chosen}
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in chosen}
     for seed in range(args.seeds):  # seed-major: a cut-short study has every method per seed
         for method in chosen:
+            if (method, seed) in earlier:
+                runs[method].append(earlier[method, seed])
+                continue
             rows = train_one(arm_args, work, method, seed)
             run_dir = work / f"{method}_seed{seed}"
             model = run_dir / "checkpoints" / f"iter_{args.iterations:06d}" / "model"
             final = held_out(args.config, model, shared, args.final_eval_tasks,
                              run_dir / "heldout", args.streams)  # fmt: skip
-            finals[method].append(final)
-            curves[method].append(env_steps_curve(rows))
-            steps[method].append(sum(float(r.get("rollout/env_steps", 0.0)) for r in rows))
+            record = {
+                "seed": seed,
+                "success": final["rollout/success"],
+                "stream_success": final.get("stream_success"),
+                "paired_vs_cold_start": _vs_cold_start(cold["won"], final["won"]),
+                "curve": env_steps_curve(rows),
+                "env_steps": sum(float(r.get("rollout/env_steps", 0.0)) for r in rows),
+            }
+            if game == "numberline":
+                record["moves"] = numberline_moves(run_dir / "heldout")
+            runs[method].append(record)
     methods: dict[str, Any] = {}
     for method in chosen:
-        success = [f["rollout/success"] for f in finals[method]]
+        success = [r["success"] for r in runs[method]]
+        steps = [r["env_steps"] for r in runs[method] if r["env_steps"] is not None]
         methods[method] = {
             "success": statistics.mean(success),
             "std": statistics.stdev(success) if len(success) > 1 else 0.0,
             "per_seed": success,
-            "stream_success": [f.get("stream_success") for f in finals[method]],
-            "paired_vs_cold_start": [_vs_cold_start(cold["won"], f["won"]) for f in finals[method]],
-            "env_steps": statistics.mean(steps[method]),  # training environment steps per run
+            "stream_success": [r["stream_success"] for r in runs[method]],
+            "paired_vs_cold_start": [r["paired_vs_cold_start"] for r in runs[method]],
+            "env_steps": statistics.mean(steps) if steps else None,  # training env steps per run
+            "runs": [{k: v for k, v in r.items() if k != "curve"} for r in runs[method]],
         }
     return {
-        "cold_start": {
-            "success": cold["rollout/success"],
-            "stream_success": cold.get("stream_success"),
-            "cold_start": json.loads((cold_dir / "cold_start.json").read_text()),
-        },
+        "cold_start": cold_result,
         "methods": methods,
-        "curves": curves,
+        "curves": {m: [r["curve"] for r in runs[m]] for m in chosen},
     }
+
+
+MOVES_COLUMNS = [
+    ("arm", "game/cold start", "s"),
+    ("run", "run", "s"),
+    ("success", "held-out success", ".3f"),
+    ("right_up", "right moves, target above", ".3f"),
+    ("right_down", "right moves, target below", ".3f"),
+    ("success_up", "success, target above", ".3f"),
+    ("success_down", "success, target below", ".3f"),
+]
+
+
+def moves_table(arms: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """NumberLine rows: right moves and success per direction, the cold start and every run."""
+    rows = []
+    for arm, result in arms.items():
+        cold = result["cold_start"]
+        if "moves" in cold:
+            rows.append({"arm": arm, "run": "cold start", "success": cold["success"],
+                         **cold["moves"]})  # fmt: skip
+        for method, m in result["methods"].items():
+            for run in m["runs"]:
+                if "moves" in run:
+                    rows.append({"arm": arm, "run": f"{method} seed {run['seed']}",
+                                 "success": run["success"], **run["moves"]})  # fmt: skip
+    return rows
 
 
 def main() -> None:
@@ -178,6 +318,10 @@ def main() -> None:
     ]
     print()
     print(markdown_table(table, columns))
+    moves = moves_table(arms)
+    if moves:
+        print()
+        print(markdown_table(moves, MOVES_COLUMNS))
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
