@@ -57,6 +57,23 @@ def test_bad_types_and_values():
         config_from_dict({"rft": {"expert_slip": 0.2, "teacher": "policy"}})
 
 
+def test_lora_keys_are_checked_and_off_by_default():
+    assert Config().model.lora.r == 0  # LoRA off unless asked for
+    cfg = load_config(None, ["model.lora.r=8", "model.lora.target_modules=q_proj,v_proj"])
+    assert (cfg.model.lora.r, cfg.model.lora.target_modules) == (8, ["q_proj", "v_proj"])
+    assert config_from_dict({"model": {"lora": None}}).model.lora.r == 0
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["model.lora.rank=8"])
+    msg = str(err.value)
+    assert "'model.lora'" in msg and "Valid keys: alpha, dropout, r, target_modules." in msg
+    with pytest.raises(ConfigError, match=r"model.lora.dropout must be in \[0, 1\)"):
+        config_from_dict({"model": {"lora": {"r": 4, "dropout": 1.0}}})
+    with pytest.raises(ConfigError, match="model.lora.r must be >= 0"):
+        config_from_dict({"model": {"lora": {"r": -1}}})
+    with pytest.raises(ConfigError, match="target_modules must name modules"):
+        config_from_dict({"model": {"lora": {"r": 4, "target_modules": []}}})
+
+
 def test_missing_file():
     with pytest.raises(ConfigError, match="not found"):
         load_config("/nonexistent.yaml")

@@ -223,6 +223,10 @@ def cmd_check_env(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from t2po.models.loading import prepare_model
 
+    if args.action == "merge":
+        return _merge_lora(args)
+    if args.out or args.base:
+        raise ValueError("--out and --base belong to `t2po models merge`")
     _load_plugin_args(args)
     if args.families is None:
         path = prepare_model(args.name)
@@ -242,6 +246,30 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"a different model from the default 'tiny'; train and evaluate it with "
             f"model.path={path}"
         )
+    return 0
+
+
+def _merge_lora(args: argparse.Namespace) -> int:
+    """``t2po models merge RUN_OR_CHECKPOINT --out DIR``: LoRA adapters -> a whole HF folder."""
+    from t2po.models.lora import is_adapter_folder, merge_adapter_folder
+    from t2po.train.checkpoint import latest_checkpoint
+
+    if not args.out:
+        raise ValueError("t2po models merge needs --out DIR (a new folder for the merged model)")
+    source = Path(args.name).expanduser()
+    if (source / "checkpoints").is_dir():  # a run folder: its newest intact checkpoint
+        checkpoint = latest_checkpoint(source)
+        if checkpoint is None:
+            raise ValueError(f"{source} has no checkpoint to merge")
+        source = checkpoint.path
+    adapters = source / "model" if (source / "model").is_dir() else source
+    if not is_adapter_folder(adapters):
+        raise ValueError(
+            f"{adapters} holds no LoRA adapters (no adapter_config.json): a run without "
+            "model.lora saves whole models, which `t2po eval` and `t2po serve model` load as is"
+        )
+    out = merge_adapter_folder(adapters, args.out, base=args.base, dtype=args.dtype)
+    print(f"merged {adapters} into {out}  (t2po eval model.path={out}; t2po serve model {out})")
     return 0
 
 
@@ -393,9 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plugin_arg(p)
     p.set_defaults(fn=cmd_check_env)
 
-    p = sub.add_parser("models", help="build or convert an offline model: tiny, smollm2-135m")
-    p.add_argument("action", choices=["prepare"])
-    p.add_argument("name")
+    p = sub.add_parser(
+        "models",
+        help="prepare NAME: build or convert an offline model (tiny, smollm2-135m); "
+        "merge RUN_OR_CHECKPOINT --out DIR: fold a LoRA run's adapters into a whole HF folder",
+    )
+    p.add_argument("action", choices=["prepare", "merge"])
+    p.add_argument("name", help="prepare: a model name; merge: a run folder or a checkpoint")
+    p.add_argument("--out", help="merge: the new folder for the merged model")
+    p.add_argument("--base", help="merge: the base model folder (default: as the adapters say)")
+    p.add_argument("--dtype", default="float32", help="merge: float32, bfloat16 or float16")
     p.add_argument(
         "--families",
         help="tiny only: train its tokenizer on these families' text (comma-separated) "

@@ -25,6 +25,22 @@ class ConfigError(ValueError):
 
 
 @dataclass
+class LoraConfig:
+    r: int = 0
+    """LoRA rank; 0 = off (the update trains every weight not in optim.frozen). With r > 0
+    (extra `peft`) only the adapters train, the KL reference is the same model with its
+    adapters off, checkpoints hold the adapters, and `t2po models merge RUN --out DIR` writes
+    a plain HF folder for `t2po eval` / `t2po serve model`. The cold start still trains all."""
+    alpha: float = 32.0
+    """LoRA alpha: the adapter update is scaled by alpha / r."""
+    dropout: float = 0.0
+    """Dropout on the adapters' input during the update (off while sampling)."""
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    """Module names that get adapters (suffix match, e.g. [q_proj, v_proj]); ['all-linear'] =
+    every linear layer but the LM head. A name the model lacks is an error listing its own."""
+
+
+@dataclass
 class ModelConfig:
     path: str = "tiny"
     """'tiny' (built offline), 'smollm2-135m' (converted from PyPI's GGUF), or a local HF folder."""
@@ -37,6 +53,8 @@ class ModelConfig:
     sampler: str = "hf"
     """'hf' (the local model at model.path) or 'api' (an OpenAI-compatible endpoint, see api.*;
     evaluation only: remote models give no per-token signals, so no M_t, TTI or TDS)."""
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    """LoRA adapters for RL (model.lora.r > 0 turns them on)."""
 
 
 @dataclass
@@ -547,6 +565,13 @@ def validate(cfg: Config) -> None:
             f"thought to run on from), got {cfg.rft.teacher!r}",
         ),
         (cfg.model.sampler in ("hf", "api"), "model.sampler must be 'hf' or 'api'"),
+        (cfg.model.lora.r >= 0, "model.lora.r must be >= 0 (0 = no LoRA)"),
+        (cfg.model.lora.alpha > 0, "model.lora.alpha must be > 0"),
+        (0.0 <= cfg.model.lora.dropout < 1.0, "model.lora.dropout must be in [0, 1)"),
+        (
+            cfg.model.lora.r == 0 or bool(cfg.model.lora.target_modules),
+            "model.lora.target_modules must name modules (or ['all-linear']) when r > 0",
+        ),
         (
             cfg.model.sampler != "api" or bool(cfg.api.model),
             "api.model must name the endpoint's model when model.sampler=api",

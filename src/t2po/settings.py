@@ -17,12 +17,13 @@ import numpy as np
 import torch
 
 from t2po.algo.advantages import AdvantageParams
-from t2po.config import ApiConfig, Config, TDSConfig, TTIConfig
+from t2po.config import ApiConfig, Config, LoraConfig, TDSConfig, TTIConfig
 from t2po.envs.registry import get_family
 from t2po.exploration.tds import TDSParams
 from t2po.exploration.tti import TTIParams
 from t2po.inference.base import Sampler, SamplingParams
 from t2po.inference.openai_compat import ApiSettings
+from t2po.models.lora import LoraParams
 from t2po.rollout.engine import RolloutSettings, Task, derive_seed
 
 # Seeds below this bound are training tasks; evaluation seeds start at EvalConfig.seed_offset.
@@ -123,6 +124,18 @@ def update_params(cfg: Config) -> UpdateParams:
     )
 
 
+def lora_params(lora: LoraConfig) -> LoraParams | None:
+    """The adapter shape of ``model.lora``; None when LoRA is off (r = 0)."""
+    if lora.r == 0:
+        return None
+    return LoraParams(
+        r=lora.r,
+        alpha=lora.alpha,
+        dropout=lora.dropout,
+        target_modules=tuple(lora.target_modules),
+    )
+
+
 def api_settings(api: ApiConfig) -> ApiSettings:
     """The API sampler's settings from the ``api`` section."""
     return ApiSettings(
@@ -154,6 +167,7 @@ class RunSettings:
     advantage: AdvantageParams
     update: UpdateParams
     api: ApiSettings
+    lora: LoraParams | None
 
     @classmethod
     def from_config(cls, cfg: Config) -> RunSettings:
@@ -165,6 +179,7 @@ class RunSettings:
             advantage=advantage_params(cfg),
             update=update_params(cfg),
             api=api_settings(cfg.api),
+            lora=lora_params(cfg.model.lora),
         )
 
 

@@ -76,6 +76,14 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
     if not path.exists():
         raise ModelNotFoundError(f"Model {str(name_or_path)!r} not found. {_accepted()}")
     if not is_model_folder(path):
+        for adapters in (path, path / "model"):
+            if (adapters / "adapter_config.json").is_file():
+                # A LoRA checkpoint holds adapters, not a model: say how to get one.
+                raise ModelNotFoundError(
+                    f"{str(path)!r} holds LoRA adapters ({adapters / 'adapter_config.json'}), "
+                    f"not a whole model; merge them into their base first: "
+                    f"`t2po models merge {path} --out DIR`, then use DIR."
+                )
         raise ModelNotFoundError(
             f"{str(path)!r} is not a Hugging Face model folder (no config.json). {_accepted()}"
         )

@@ -1,5 +1,9 @@
 """Checkpoints: model (safetensors, a normal HF folder), optimizer, RNG states, iteration.
 
+A LoRA run (``model.lora.r > 0``) saves only its adapters in ``model/`` (PEFT's
+``adapter_config.json`` + ``adapter_model.safetensors``, with the tokenizer); resuming puts
+them back on top of the same base. ``t2po models merge`` turns them into a whole HF folder.
+
 Safe to resume from a shared or damaged run folder:
 
 * **Nothing is unpickled.** Weights are safetensors; optimizer, scheduler, critic and RNG
@@ -313,6 +317,8 @@ def load_training_state(
     """
     from safetensors.torch import load_file
 
+    from t2po.models.lora import is_adapter_folder, is_lora, load_adapter_weights
+
     if not checkpoint.verified:
         verify_checkpoint(checkpoint)
     path = checkpoint.path
@@ -320,14 +326,28 @@ def load_training_state(
     weights: dict[str, torch.Tensor] = {}
     for f in sorted((path / "model").glob("*.safetensors")):
         weights.update(load_file(f))
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    # Tied embeddings are saved once; anything else missing is a real mismatch.
-    real_missing = [k for k in missing if "lm_head" not in k]
-    if real_missing or unexpected:
-        raise RuntimeError(
-            f"Checkpoint {path} does not match the model: missing {real_missing[:5]}, "
-            f"unexpected {unexpected[:5]}"
+    if is_adapter_folder(path / "model") != is_lora(model):
+        lora = is_lora(model)
+        saved, now = ("a whole model", "with") if lora else ("LoRA adapters", "without")
+        raise CheckpointError(
+            f"cannot resume from {path}: it holds {saved} and this run is {now} LoRA "
+            "(model.lora.r); resume with the model.lora the run was started with, or start a "
+            "new run_dir"
         )
+    if is_lora(model):
+        try:
+            load_adapter_weights(model, weights)
+        except ValueError as error:
+            raise CheckpointError(f"cannot resume from {path}: {error}") from None
+    else:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        # Tied embeddings are saved once; anything else missing is a real mismatch.
+        real_missing = [k for k in missing if "lm_head" not in k]
+        if real_missing or unexpected:
+            raise RuntimeError(
+                f"Checkpoint {path} does not match the model: missing {real_missing[:5]}, "
+                f"unexpected {unexpected[:5]}"
+            )
 
     def part(stem: str) -> Any:
         if format_1:

@@ -28,7 +28,8 @@ from t2po.evaluation.suite import validation_config
 from t2po.inference.base import Sampler
 from t2po.inference.factory import load_hf_sampler
 from t2po.inference.hf import HFSampler
-from t2po.models.loading import load_model_and_tokenizer
+from t2po.models.loading import load_model_and_tokenizer, resolve_model_path
+from t2po.models.lora import AdaptersOff, apply_lora, decoding_model, is_lora
 from t2po.rollout.engine import derive_seed, rollout
 from t2po.settings import RunSettings, seed_everything, train_tasks
 from t2po.telemetry.loggers import make_loggers
@@ -68,25 +69,33 @@ class Trainer:
         seed_everything(cfg.seed)
         self.checkpoint = latest_checkpoint(self.run_dir) if cfg.train.resume else None
         self.success_before_cold_start: float | None = None  # measured if the cold start runs
-        self.model, self.tokenizer = load_model_and_tokenizer(
+        model, self.tokenizer = load_model_and_tokenizer(
             self._initial_weights(), device=cfg.model.device, dtype=cfg.model.dtype
         )
         if cfg.model.gradient_checkpointing:
-            self.model.gradient_checkpointing_enable()
+            model.gradient_checkpointing_enable()
+        self.model: torch.nn.Module = model  # the HF model, or its PEFT wrapper with LoRA
         o = cfg.optim
-        self.optimizer = torch.optim.AdamW(
-            freeze_matching(self.model, o.frozen),
-            lr=o.lr,
-            weight_decay=o.weight_decay,
-            betas=o.betas,
-            eps=o.eps,
-        )
+        trainable = freeze_matching(self.model, o.frozen)
         # PPO's value model (only for adv_estimator=gae); the critic-free methods need none.
+        # Built before any LoRA adapters go in: the critic copies the plain transformer body.
         self.critic: Critic | None = None
         self._critic_data: tuple[list[list[int]], torch.Tensor, torch.Tensor] | None = None
         self.critic_optimizer: torch.optim.Optimizer | None = None
         if cfg.algo.adv_estimator == "gae":
             self.critic = Critic(self.model).to(cfg.model.device)
+        if self.settings.lora is not None:
+            # Only the adapters train; every base weight (optim.frozen or not) stays as loaded.
+            self.model = apply_lora(model, self.settings.lora, base_path=self._base_path())
+            trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            trainable,
+            lr=o.lr,
+            weight_decay=o.weight_decay,
+            betas=o.betas,
+            eps=o.eps,
+        )
+        if self.critic is not None:
             self.critic_optimizer = torch.optim.AdamW(
                 self.critic.parameters(), lr=o.critic_lr, weight_decay=o.weight_decay
             )
@@ -99,7 +108,10 @@ class Trainer:
             load_training_state(self.checkpoint, self.model, self.optimizer, self._extra_modules())
             self.start_iteration = self.checkpoint.iteration
         self.ref_model = self._reference_model()
-        self.sampler = HFSampler(self.model, self.tokenizer, device=cfg.model.device)
+        # With LoRA the sampler runs the inner HF model: the same modules, adapters active.
+        self.sampler = HFSampler(
+            decoding_model(self.model), self.tokenizer, device=cfg.model.device
+        )
         self.estimator = get_advantage_estimator(cfg.algo.adv_estimator)
         self.loggers = make_loggers(cfg.log.loggers, self.run_dir)
         self.transcripts = TranscriptWriter(
@@ -169,10 +181,20 @@ class Trainer:
             modules.update({"critic": self.critic, "critic_optimizer": self.critic_optimizer})
         return modules
 
+    def _base_path(self) -> Path:
+        """The folder the policy's base weights were loaded from (named in LoRA adapters)."""
+        return resolve_model_path(self._initial_weights())
+
     def _reference_model(self) -> torch.nn.Module | None:
-        """A frozen copy of the starting policy, only when the KL term is on."""
+        """The starting policy, frozen, only when the KL term is on.
+
+        With LoRA it is the policy itself with its adapters off (the base never trains, so
+        that is where the run started, also after a resume); otherwise a frozen copy.
+        """
         if self.cfg.algo.kl_coef <= 0:
             return None
+        if is_lora(self.model):
+            return AdaptersOff(self.model)
         ref = copy.deepcopy(self.model)
         if self.checkpoint is not None:
             # The reference is the policy the run *started* from, not the resumed weights.
