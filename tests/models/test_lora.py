@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -160,3 +161,27 @@ def test_a_target_module_the_model_lacks_names_its_linear_layers():
 def test_adapters_off_refuses_a_model_without_lora():
     with pytest.raises(ValueError, match="LoRA model"):
         AdaptersOff(random_qwen3())
+
+
+def test_adapter_gradients_are_the_same_with_gradient_checkpointing():
+    # Frozen embeddings give checkpointed blocks inputs without grad; PEFT must still let the
+    # adapters' gradients through (the trainer enables checkpointing before wrapping).
+    tb = batch()
+    grads = []
+    for checkpointing in (False, True):
+        model = random_qwen3()
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+        policy = apply_lora(model, PARAMS, base_path="base")
+        randomise_adapters(policy)
+        policy.train()
+        forward_token_stats(policy, tb).logprobs_B_W.sum().backward()
+        grads.append({n: p.grad for n, p in policy.named_parameters() if p.requires_grad})
+    assert all(g is not None and g.abs().sum() > 0 for g in grads[1].values())
+    assert all(torch.allclose(grads[0][n], grads[1][n], atol=1e-6) for n in grads[0])
+
+
+def test_lora_without_peft_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "peft", None)  # `import peft` raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 't2po\[peft\]'"):
+        apply_lora(random_qwen3(), PARAMS, base_path="base")
