@@ -257,6 +257,8 @@ def _merge_lora(args: argparse.Namespace) -> int:
     if not args.out:
         raise ValueError("t2po models merge needs --out DIR (a new folder for the merged model)")
     source = Path(args.name).expanduser()
+    if not source.is_dir():
+        raise FileNotFoundError(f"{source} not found: give a run folder or a checkpoint folder")
     if (source / "checkpoints").is_dir():  # a run folder: its newest intact checkpoint
         checkpoint = latest_checkpoint(source)
         if checkpoint is None:
