@@ -315,6 +315,19 @@ def load_training_state(
 
     Verifies the checkpoint first unless it was (``latest_checkpoint`` returns it verified).
     """
+    if not checkpoint.verified:
+        verify_checkpoint(checkpoint)  # once, for both parts
+        checkpoint = Checkpoint(checkpoint.path, checkpoint.iteration, verified=True)
+    load_model_weights(checkpoint, model)
+    return load_run_state(checkpoint, optimizer, modules)
+
+
+def load_model_weights(checkpoint: Checkpoint, model: nn.Module) -> None:
+    """Restore the policy's weights (or its LoRA adapters) in place, from whole weights.
+
+    A data-parallel run loads them before its model is wrapped or sharded
+    (``t2po.train.distributed``), so any world size resumes any checkpoint.
+    """
     from safetensors.torch import load_file
 
     from t2po.models.lora import is_adapter_folder, is_lora, load_adapter_weights
@@ -322,7 +335,6 @@ def load_training_state(
     if not checkpoint.verified:
         verify_checkpoint(checkpoint)
     path = checkpoint.path
-    format_1 = not (path / MANIFEST).is_file()
     weights: dict[str, torch.Tensor] = {}
     for f in sorted((path / "model").glob("*.safetensors")):
         weights.update(load_file(f))
@@ -349,6 +361,23 @@ def load_training_state(
                 f"unexpected {unexpected[:5]}"
             )
 
+
+def load_run_state(
+    checkpoint: Checkpoint,
+    optimizer: torch.optim.Optimizer | None,
+    modules: dict[str, Any] | None = None,
+    load_optimizer: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Restore optimizer, ``modules`` and RNG states in place; returns the saved state dict.
+
+    ``load_optimizer`` replaces ``optimizer.load_state_dict`` for the saved (one-process,
+    index-keyed) state, e.g. to load it into FSDP's sharded optimizer.
+    """
+    if not checkpoint.verified:
+        verify_checkpoint(checkpoint)
+    path = checkpoint.path
+    format_1 = not (path / MANIFEST).is_file()
+
     def part(stem: str) -> Any:
         if format_1:
             file = path / f"{stem}.pt"
@@ -358,7 +387,7 @@ def load_training_state(
     saved_optimizer = part("optimizer") if optimizer is not None else None
     if optimizer is not None and saved_optimizer is not None:
         _check_same_trained_parameters(checkpoint, saved_optimizer, optimizer)
-        optimizer.load_state_dict(saved_optimizer)
+        (load_optimizer or optimizer.load_state_dict)(saved_optimizer)
     if modules:
         saved = part("modules")
         if saved is None:

@@ -3,6 +3,10 @@
 The math lives in ``t2po.algo.losses``; this module only feeds it tensors and steps the
 optimizer. Losses of micro-batches are weighted by their share of the mini-batch's tokens, so
 gradient accumulation gives the same gradient as one big token-mean batch.
+
+Under ``torchrun`` (``ranks.active``) every rank holds the whole batch and runs its share of
+each mini-batch's micro-batches; ``t2po.train.distributed`` says how that gives the
+one-process gradient.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from t2po.algo.losses import (
 )
 from t2po.settings import UpdateParams
 from t2po.train.batch import TokenBatch, collate
+from t2po.train.distributed import SINGLE, Ranks, gather, gradient_sync, local_value, merge_stats
+from t2po.train.distributed import my_share as _my_share
 from t2po.train.policy import batched_logprobs, forward_token_stats
 
 
@@ -53,17 +59,36 @@ def _micro_batches(
 
 
 def _response_logprobs(
-    model: nn.Module, samples: Sequence[Sample], params: UpdateParams, pad_id: int
+    model: nn.Module,
+    samples: Sequence[Sample],
+    params: UpdateParams,
+    pad_id: int,
+    ranks: Ranks = SINGLE,
 ) -> list[Tensor]:
-    """Per sample, the log-probs of its response tokens under ``model`` (no gradients)."""
+    """Per sample, the log-probs of its response tokens under ``model`` (no gradients).
+
+    Ranks split the micro-batches and gather the results, so every rank gets every sample's.
+    """
     order = list(range(len(samples)))
     micro = _micro_batches(samples, order, params.micro_batch_size, pad_id)
-    lps = batched_logprobs(model, [tb for tb, _ in micro], temperature=params.temperature)
-    out: list[Tensor] = []
-    for (tb, _), lp_B_W in zip(micro, lps, strict=True):
+    share = _my_share(len(micro), ranks)
+    # A padding pass (-1) re-runs micro-batch 0 only to keep FSDP's gathers in step.
+    lps = batched_logprobs(
+        model, [micro[max(i, 0)][0] for i in share], temperature=params.temperature
+    )
+    mine: list[tuple[int, list[Tensor]]] = []
+    for i, lp_B_W in zip(share, lps, strict=True):
+        if i < 0:
+            continue
+        tb = micro[i][0]
         window = tb.response_mask_B_L1[:, tb.response_mask_B_L1.shape[1] - lp_B_W.shape[1] :]
-        for b in range(lp_B_W.shape[0]):
-            out.append(lp_B_W[b][window[b].to(lp_B_W.device)])
+        rows = [lp_B_W[b][window[b].to(lp_B_W.device)] for b in range(lp_B_W.shape[0])]
+        if ranks.active:  # gathered through pickles: CPU tensors
+            rows = [r.cpu() for r in rows]
+        mine.append((i, rows))
+    out: list[Tensor] = []
+    for _, rows in sorted(gather(mine, ranks), key=lambda item: item[0]):
+        out.extend(rows)
     return out
 
 
@@ -85,9 +110,16 @@ def ppo_update(
     generator: torch.Generator,
     ref_model: nn.Module | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    ranks: Ranks = SINGLE,
 ) -> dict[str, float]:
-    """Run ``ppo_epochs`` passes of clipped policy-gradient steps; returns mean statistics."""
-    stats: dict[str, list[float]] = defaultdict(list)
+    """Run ``ppo_epochs`` passes of clipped policy-gradient steps; returns mean statistics.
+
+    With ``ranks.active``, ``model`` is the DDP or FSDP module, every rank passes the same
+    ``samples`` and ``generator`` state, and the statistics are over all ranks' micro-batches.
+    """
+    step_stats: dict[str, list[float]] = defaultdict(list)  # one per optimizer step
+    # (epoch, mini-batch, micro-batch) tags put every rank's statistics in one-process order.
+    micro_stats: list[tuple[tuple[int, ...], str, float]] = []
     trainable = [s for s in samples if any(s.trainable)]
     if not trainable:
         return {}
@@ -97,71 +129,102 @@ def ppo_update(
     # With one epoch and one mini-batch the weights cannot move before the only gradient pass,
     # so the behaviour log-probs equal the current ones: skip the extra forward pass.
     single_pass = params.ppo_epochs == 1 and params.mini_batch_size >= len(trainable)
-    old_R = [] if single_pass else _response_logprobs(model, trainable, params, pad_id)
+    old_R = [] if single_pass else _response_logprobs(model, trainable, params, pad_id, ranks)
     ref_R = (
-        _response_logprobs(ref_model, trainable, params, pad_id)
+        _response_logprobs(ref_model, trainable, params, pad_id, ranks)
         if ref_model is not None and params.kl_coef > 0
         else None
     )
-    for _epoch in range(params.ppo_epochs):
+    # DDP and FSDP average gradients over ranks; the one-process gradient is their sum.
+    scale = float(ranks.world_size)
+    for epoch in range(params.ppo_epochs):
         order = torch.randperm(len(trainable), generator=generator).tolist()
         for m in range(0, len(order), params.mini_batch_size):
             mini_order = order[m : m + params.mini_batch_size]
-            mini = _micro_batches(trainable, mini_order, params.micro_batch_size, pad_id)
             chunks = [
                 mini_order[i : i + params.micro_batch_size]
                 for i in range(0, len(mini_order), params.micro_batch_size)
             ]
-            total_tokens = sum(int(tb.loss_mask_B_L1.sum()) for tb, _ in mini)
+            # The denominator of the token-mean over the whole mini-batch (every rank holds
+            # every sample, so no all-reduce is needed for it).
+            total_tokens = sum(sum(trainable[j].trainable) for j in mini_order)
             if total_tokens == 0:
                 continue
             optimizer.zero_grad(set_to_none=True)
-            for i, (tb, adv_B) in enumerate(mini):
-                ts = forward_token_stats(
-                    model, tb, temperature=params.temperature, with_entropy=True
-                )
-                mask = ts.loss_mask_B_W
-                weight = float(mask.sum()) / total_tokens
-                if weight == 0.0:
-                    continue
-                adv_B_W = adv_B.to(device)[:, None].expand_as(ts.logprobs_B_W)
-                old_B_W = (
-                    ts.logprobs_B_W.detach()
-                    if single_pass
-                    else _scatter(old_R, chunks[i], ts.response_mask_B_W)
-                )
-                assert ts.entropy_B_W is not None
-                pg_mask = high_entropy_mask(ts.entropy_B_W, mask, params.top_entropy_frac)
-                pg_loss, pg_stats = ppo_dual_clip_loss(
-                    ts.logprobs_B_W,
-                    old_B_W,
-                    adv_B_W,
-                    pg_mask,
-                    clip_low=params.clip_low,
-                    clip_high=params.clip_high,
-                    dual_clip_c=params.dual_clip_c,
-                    agg=params.loss_agg,
-                )
-                entropy = aggregate(ts.entropy_B_W, mask, params.loss_agg)
-                loss = pg_loss - params.entropy_coef * entropy
-                if ref_R is not None:
-                    ref_B_W = _scatter(ref_R, chunks[i], ts.response_mask_B_W)
-                    kl_B_W = kl_penalty(ts.logprobs_B_W, ref_B_W, params.kl_estimator)
-                    kl = aggregate(kl_B_W, mask, params.loss_agg)
-                    loss = loss + params.kl_coef * kl
-                    stats["actor/kl"].append(float(kl.detach()))
-                (loss * weight).backward()
-                stats["actor/pg_loss"].append(float(pg_loss.detach()))
-                stats["actor/entropy"].append(float(entropy.detach()))
-                stats["actor/clipfrac"].append(float(pg_stats["clipfrac"]))
-                stats["actor/approx_kl"].append(float(pg_stats["approx_kl"]))
-                stats["actor/logprob"].append(float(masked_mean(ts.logprobs_B_W.detach(), mask)))
-            grad_norm = nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
+            share = _my_share(len(chunks), ranks)
+            for n, i in enumerate(share):
+                # Only the last pass of a rank all-reduces (DDP) or reduce-scatters (FSDP).
+                with gradient_sync(model, n == len(share) - 1):
+                    chunk = chunks[max(i, 0)]
+                    tb, adv_B = _micro_batches(trainable, chunk, params.micro_batch_size, pad_id)[0]
+                    weight = float(tb.loss_mask_B_L1.sum()) / total_tokens
+                    if i < 0 or weight == 0.0:
+                        if ranks.active:  # a pass that only keeps this rank in step
+                            ts = forward_token_stats(model, tb, temperature=params.temperature)
+                            (ts.logprobs_B_W.sum() * 0.0).backward()
+                        continue
+                    loss, stats = _micro_loss(
+                        model, tb, adv_B.to(device), chunk, old_R, ref_R, params, single_pass
+                    )
+                    (loss * (weight * scale)).backward()
+                    micro_stats.extend(((epoch, m, i), k, v) for k, v in stats.items())
+            grad_norm = local_value(nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip))
             if torch.isfinite(grad_norm):
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
             else:
-                stats["actor/skipped_steps"].append(1.0)
-            stats["actor/grad_norm"].append(float(grad_norm))
-    return {k: sum(v) / len(v) for k, v in stats.items()}
+                step_stats["actor/skipped_steps"].append(1.0)
+            step_stats["actor/grad_norm"].append(float(grad_norm))
+    merged = {**merge_stats(micro_stats, ranks), **step_stats}
+    return {k: sum(v) / len(v) for k, v in merged.items()}
+
+
+def _micro_loss(
+    model: nn.Module,
+    tb: TokenBatch,
+    adv_B: Tensor,
+    rows: list[int],
+    old_R: list[Tensor],
+    ref_R: list[Tensor] | None,
+    params: UpdateParams,
+    single_pass: bool,
+) -> tuple[Tensor, dict[str, float]]:
+    """One micro-batch's loss (its own aggregation over its tokens) and its statistics."""
+    ts = forward_token_stats(model, tb, temperature=params.temperature, with_entropy=True)
+    mask = ts.loss_mask_B_W
+    adv_B_W = adv_B[:, None].expand_as(ts.logprobs_B_W)
+    old_B_W = (
+        ts.logprobs_B_W.detach() if single_pass else _scatter(old_R, rows, ts.response_mask_B_W)
+    )
+    assert ts.entropy_B_W is not None
+    pg_mask = high_entropy_mask(ts.entropy_B_W, mask, params.top_entropy_frac)
+    pg_loss, pg_stats = ppo_dual_clip_loss(
+        ts.logprobs_B_W,
+        old_B_W,
+        adv_B_W,
+        pg_mask,
+        clip_low=params.clip_low,
+        clip_high=params.clip_high,
+        dual_clip_c=params.dual_clip_c,
+        agg=params.loss_agg,
+    )
+    entropy = aggregate(ts.entropy_B_W, mask, params.loss_agg)
+    loss = pg_loss - params.entropy_coef * entropy
+    stats: dict[str, float] = {}
+    if ref_R is not None:
+        ref_B_W = _scatter(ref_R, rows, ts.response_mask_B_W)
+        kl_B_W = kl_penalty(ts.logprobs_B_W, ref_B_W, params.kl_estimator)
+        kl = aggregate(kl_B_W, mask, params.loss_agg)
+        loss = loss + params.kl_coef * kl
+        stats["actor/kl"] = float(kl.detach())
+    stats.update(
+        {
+            "actor/pg_loss": float(pg_loss.detach()),
+            "actor/entropy": float(entropy.detach()),
+            "actor/clipfrac": float(pg_stats["clipfrac"]),
+            "actor/approx_kl": float(pg_stats["approx_kl"]),
+            "actor/logprob": float(masked_mean(ts.logprobs_B_W.detach(), mask)),
+        }
+    )
+    return loss, stats
