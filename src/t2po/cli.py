@@ -62,7 +62,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     history = train(cfg)
-    if history:
+    # Under torchrun only rank 0 reports (it wrote the metrics the summary reads).
+    if history and os.environ.get("RANK", "0") == "0":
         from t2po.telemetry.plots import plot_grid, read_metrics_jsonl
 
         rows = read_metrics_jsonl(Path(cfg.run_dir) / "metrics.jsonl")

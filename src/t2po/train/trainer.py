@@ -7,6 +7,10 @@ and loss math in ``t2po.algo``, the optimizer step in ``t2po.train.update``.
 Every iteration's randomness (its tasks, its samples, its mini-batch order) is derived from
 ``(config.seed, iteration)``, so a run resumed from a checkpoint repeats exactly what the
 uninterrupted run would have done.
+
+Under ``torchrun`` the same loop runs on every rank: rank 0 rolls out, computes the
+advantages and broadcasts the turn samples; every rank updates on its share of them (DDP, or
+FSDP2 with ``train.fsdp``); rank 0 logs and checkpoints (``t2po.train.distributed``).
 """
 
 from __future__ import annotations
@@ -36,8 +40,14 @@ from t2po.telemetry.loggers import make_loggers
 from t2po.telemetry.metrics import rollout_metrics
 from t2po.telemetry.redact import redact
 from t2po.telemetry.transcripts import TranscriptWriter
+from t2po.train import distributed
 from t2po.train.batch import flatten, trainable_mask
-from t2po.train.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
+from t2po.train.checkpoint import (
+    latest_checkpoint,
+    load_model_weights,
+    load_run_state,
+    save_checkpoint,
+)
 from t2po.train.coldstart import cold_start_from_config
 from t2po.train.critic import Critic, critic_update
 from t2po.train.params import freeze_matching
@@ -56,12 +66,20 @@ class Trainer:
                 "use `t2po eval` for API models"
             )
         self.cfg = cfg
+        # One process, or this rank of a `torchrun` job (its device: cuda:<LOCAL_RANK>).
+        self.ranks, self.device = distributed.init_from_env(cfg.model.device)
+        if self.ranks.active and cfg.train.fsdp and cfg.model.lora.r > 0:
+            raise ValueError(
+                "train.fsdp=true with LoRA (model.lora.r > 0) is not supported; LoRA trains "
+                "few weights, so use DDP replicas (train.fsdp=false)"
+            )
         self.run_dir = Path(cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        # A record of the run (read by `t2po report` and the MLflow logger), without
-        # credentials: a token inside api.base_url or extra_body is redacted.
-        record = redact(to_dict(cfg))
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
+        if self.ranks.is_main:
+            # A record of the run (read by `t2po report` and the MLflow logger), without
+            # credentials: a token inside api.base_url or extra_body is redacted.
+            record = redact(to_dict(cfg))
+            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
         load_plugins(cfg.env.plugins)  # a library caller may not have gone through the CLI
         self.family = get_family(cfg.env.family)
         # Every runtime parameter object of the run, built from the config once.
@@ -69,8 +87,9 @@ class Trainer:
         seed_everything(cfg.seed)
         self.checkpoint = latest_checkpoint(self.run_dir) if cfg.train.resume else None
         self.success_before_cold_start: float | None = None  # measured if the cold start runs
+        self._cold_start_once()
         model, self.tokenizer = load_model_and_tokenizer(
-            self._initial_weights(), device=cfg.model.device, dtype=cfg.model.dtype
+            self._initial_weights(), device=self.device, dtype=cfg.model.dtype
         )
         if cfg.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
@@ -83,11 +102,19 @@ class Trainer:
         self._critic_data: tuple[list[list[int]], torch.Tensor, torch.Tensor] | None = None
         self.critic_optimizer: torch.optim.Optimizer | None = None
         if cfg.algo.adv_estimator == "gae":
-            self.critic = Critic(self.model).to(cfg.model.device)
+            self.critic = Critic(self.model).to(self.device)
         if self.settings.lora is not None:
             # Only the adapters train; every base weight (optim.frozen or not) stays as loaded.
             self.model = apply_lora(model, self.settings.lora, base_path=self._base_path())
             trainable = [p for p in self.model.parameters() if p.requires_grad]
+        # Whole weights go in before any wrapping or sharding, so any world size resumes.
+        if self.checkpoint is not None:
+            load_model_weights(self.checkpoint, self.model)
+        self.ref_model = self._reference_model()
+        # What the update runs through: self.model itself, DDP around it, or FSDP2 shards.
+        self.policy = self._wrap()
+        if distributed.is_fsdp(self.policy):
+            trainable = [p for p in self.policy.parameters() if p.requires_grad]  # the shards
         self.optimizer = torch.optim.AdamW(
             trainable,
             lr=o.lr,
@@ -105,19 +132,24 @@ class Trainer:
         )
         self.start_iteration = 0
         if self.checkpoint is not None:
-            load_training_state(self.checkpoint, self.model, self.optimizer, self._extra_modules())
+            load_optimizer = None
+            if distributed.is_fsdp(self.policy):
+
+                def load_optimizer(saved: dict[str, Any]) -> None:
+                    distributed.load_full_optimizer_state(self.policy, self.optimizer, saved)
+
+            load_run_state(self.checkpoint, self.optimizer, self._extra_modules(), load_optimizer)
             self.start_iteration = self.checkpoint.iteration
-        self.ref_model = self._reference_model()
         # With LoRA the sampler runs the inner HF model: the same modules, adapters active.
-        self.sampler = HFSampler(
-            decoding_model(self.model), self.tokenizer, device=cfg.model.device
-        )
+        self.sampler = HFSampler(decoding_model(self.model), self.tokenizer, device=self.device)
         self.estimator = get_advantage_estimator(cfg.algo.adv_estimator)
-        self.loggers = make_loggers(cfg.log.loggers, self.run_dir)
+        # Only rank 0 writes logs and transcripts (the other ranks' loggers are none).
+        main = self.ranks.is_main
+        self.loggers = make_loggers(cfg.log.loggers if main else [], self.run_dir)
         self.transcripts = TranscriptWriter(
             self.run_dir / "transcripts.jsonl",
             decode=self._decode,
-            resume_from=self.start_iteration,
+            resume_from=self.start_iteration if main else None,
         )
         for logger in self.loggers.loggers:
             truncate = getattr(logger, "truncate_after", None)
@@ -130,7 +162,7 @@ class Trainer:
         return str(self.tokenizer.decode(token_ids, skip_special_tokens=False))
 
     def _initial_weights(self) -> str:
-        """Newest checkpoint > init_from > cold start (run now if asked) > model.path.
+        """Newest checkpoint > init_from > cold start (``_cold_start_once``) > model.path.
 
         With a checkpoint, its weights are loaded on top of the same architecture later;
         we still start from the folder the run started from, so the tokenizer matches.
@@ -139,11 +171,18 @@ class Trainer:
         if cfg.train.init_from:
             return cfg.train.init_from
         if cfg.train.cold_start:
-            out = self.run_dir / "cold_start"
-            if not (out / "config.json").is_file():
-                self._run_cold_start(out)
-            return str(out)
+            return str(self.run_dir / "cold_start")
         return cfg.model.path
+
+    def _cold_start_once(self) -> None:
+        """Run the cold start if asked and not done yet: on rank 0, the other ranks wait."""
+        cfg = self.cfg
+        if cfg.train.init_from or not cfg.train.cold_start:
+            return
+        out = self.run_dir / "cold_start"
+        if self.ranks.is_main and not (out / "config.json").is_file():
+            self._run_cold_start(out)
+        distributed.barrier(self.ranks)
 
     def _run_cold_start(self, out: Path) -> None:
         cfg = self.cfg
@@ -151,7 +190,7 @@ class Trainer:
             # Where the whole run starts: the untrained model on the validation tasks, so the
             # table shows what the cold start adds as well as what RL adds after it.
             untrained = load_hf_sampler(
-                cfg.model.path, device=cfg.model.device, dtype=cfg.model.dtype, seed=cfg.seed
+                cfg.model.path, device=self.device, dtype=cfg.model.dtype, seed=cfg.seed
             )
             untrained_eval = self._play_validation(
                 untrained, self.run_dir / "val" / "before_cold_start", cfg.model.path
@@ -199,12 +238,31 @@ class Trainer:
         if self.checkpoint is not None:
             # The reference is the policy the run *started* from, not the resumed weights.
             ref, _ = load_model_and_tokenizer(
-                self._initial_weights(), device=self.cfg.model.device, dtype=self.cfg.model.dtype
+                self._initial_weights(), device=self.device, dtype=self.cfg.model.dtype
             )
         ref.eval()
         for p in ref.parameters():
             p.requires_grad_(False)
         return ref
+
+    def _wrap(self) -> torch.nn.Module:
+        """The module the update runs through (``self.model`` in one process).
+
+        DDP replicas keep ``self.model`` as the module inside. FSDP2 shards the model in place,
+        so rank 0 keeps a whole copy in ``self.model`` to roll out, validate and checkpoint
+        with, refreshed after every update (as a separate inference engine holds its own
+        weights); the KL reference is sharded too.
+        """
+        if not self.ranks.active:
+            return self.model
+        if not self.cfg.train.fsdp:
+            return distributed.wrap(self.model, self.ranks, fsdp=False)
+        whole = copy.deepcopy(self.model) if self.ranks.is_main else None
+        policy = distributed.wrap(self.model, self.ranks, fsdp=True)
+        if self.ref_model is not None:
+            distributed.shard(self.ref_model)
+        self.model = whole if whole is not None else policy
+        return policy
 
     # ------------------------------------------------------------------ the algorithm
 
@@ -218,8 +276,9 @@ class Trainer:
 
     def _iterate(self) -> list[dict[str, float]]:
         cfg = self.cfg
+        main = self.ranks.is_main
         history = []
-        if self.start_iteration == 0 and cfg.train.eval_tasks > 0:
+        if self.start_iteration == 0 and cfg.train.eval_tasks > 0 and main:
             # Step 0: where RL starts from (the cold-start level), on the same held-out tasks.
             step0 = self.validate(0)
             if self.success_before_cold_start is not None:
@@ -229,38 +288,51 @@ class Trainer:
             seed_everything(derive_seed(cfg.seed, "iteration", iteration))
             t0 = time.perf_counter()
 
-            groups = self.collect(iteration)
+            groups = self.collect(iteration) if main else []
             t1 = time.perf_counter()
 
-            samples, adv_metrics = self.advantages(groups)
+            samples, adv_metrics = self.advantages(groups) if main else ([], {})
+            # Computed once, on the whole batch: every rank updates on rank 0's advantages.
+            samples, adv_metrics = distributed.broadcast((samples, adv_metrics), self.ranks)
             actor_metrics = self.update(samples, iteration)
             actor_metrics.update(self.update_critic(iteration))
             t2 = time.perf_counter()
 
-            metrics = {**rollout_metrics(groups, self.family.name), **adv_metrics, **actor_metrics}
+            metrics = {**adv_metrics, **actor_metrics}
             step = iteration + 1
-            if self._due(step, cfg.train.eval_every) or step == cfg.train.iterations:
-                metrics.update(self.validate(step))
-            metrics.update(
-                {
-                    "timing/rollout_s": t1 - t0,
-                    "timing/update_s": t2 - t1,
-                    "timing/iter_s": time.perf_counter() - t0,
-                }
-            )
-            self.log(step, metrics, groups)
-            if self._due(step, cfg.train.checkpoint_every) or step == cfg.train.iterations:
-                save_checkpoint(
-                    self.run_dir,
-                    step,
-                    self.model,
-                    self.tokenizer,
-                    self.optimizer,
-                    keep=cfg.train.keep_checkpoints,
-                    modules=self._extra_modules(),
+            if main:
+                metrics = {**rollout_metrics(groups, self.family.name), **metrics}
+                if self._due(step, cfg.train.eval_every) or step == cfg.train.iterations:
+                    metrics.update(self.validate(step))
+                metrics.update(
+                    {
+                        "timing/rollout_s": t1 - t0,
+                        "timing/update_s": t2 - t1,
+                        "timing/iter_s": time.perf_counter() - t0,
+                    }
                 )
+                self.log(step, metrics, groups)
+            if self._due(step, cfg.train.checkpoint_every) or step == cfg.train.iterations:
+                self.save(step)
             history.append(metrics)
         return history
+
+    def save(self, step: int) -> None:
+        """A checkpoint after ``step`` iterations, written by rank 0, in one-process form."""
+        optimizer: Any = self.optimizer
+        if distributed.is_fsdp(self.policy):  # gathered from every rank's shard
+            state = distributed.full_optimizer_state(self.policy, self.optimizer)
+            optimizer = distributed.SavedOptimizer(state)
+        if self.ranks.is_main:
+            save_checkpoint(
+                self.run_dir,
+                step,
+                self.model,
+                self.tokenizer,
+                optimizer,
+                keep=self.cfg.train.keep_checkpoints,
+                modules=self._extra_modules(),
+            )
 
     def collect(self, iteration: int) -> list[TrajectoryGroup]:
         """Training rollouts: G episodes per task, TTI in the sampler, TDS in the engine."""
@@ -324,10 +396,10 @@ class Trainer:
 
     def update(self, samples: list[Sample], iteration: int) -> dict[str, float]:
         cfg = self.cfg
-        self.model.train()
+        self.policy.train()
         generator = torch.Generator().manual_seed(derive_seed(cfg.seed, "update", iteration))
         stats = ppo_update(
-            self.model,
+            self.policy,
             self.optimizer,
             samples,
             self.settings.update,
@@ -335,8 +407,14 @@ class Trainer:
             generator=generator,
             ref_model=self.ref_model,
             scheduler=self.scheduler,
+            ranks=self.ranks,
         )
-        self.model.eval()
+        self.policy.eval()
+        if distributed.is_fsdp(self.policy):
+            # Rank 0's whole copy (rollouts, validation, checkpoints) takes the new weights.
+            whole = distributed.full_model_state(self.policy)
+            if self.ranks.is_main:
+                self.model.load_state_dict(whole)
         return stats
 
     def update_critic(self, iteration: int) -> dict[str, float]:
@@ -405,4 +483,7 @@ class Trainer:
 
 def train(cfg: Config) -> list[dict[str, float]]:
     """Build a trainer for ``cfg`` and run it to the end (resuming when possible)."""
-    return Trainer(cfg).fit()
+    trainer = Trainer(cfg)
+    history = trainer.fit()
+    distributed.close(trainer.ranks)
+    return history
