@@ -175,9 +175,14 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]
         )
 
 
+def result_text(value: float) -> str:
+    """4 decimals; a value below 1e-3 in 4 significant digits (a float error, not a zero)."""
+    return f"{value:.3e}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
+
+
 def result_values(values: dict[str, float]) -> dict[str, float]:
-    """The headline numbers as printed on the RESULT line (4 decimals), so JSON == stdout."""
-    return {k: float(f"{v:.4f}") for k, v in values.items()}
+    """The headline numbers as printed on the RESULT line, so JSON == stdout."""
+    return {k: float(result_text(v)) for k, v in values.items()}
 
 
 def finish(name: str, out: Path, payload: dict[str, Any], result: dict[str, float]) -> None:
@@ -188,7 +193,7 @@ def finish(name: str, out: Path, payload: dict[str, Any], result: dict[str, floa
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
     print(f"\nwrote {out}")
-    pairs = " ".join(f"{k}={v:.4f}" for k, v in result.items())
+    pairs = " ".join(f"{k}={result_text(v)}" for k, v in result.items())
     print(f"RESULT {name} {pairs}", flush=True)
 
 

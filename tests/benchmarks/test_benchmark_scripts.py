@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 BENCHMARKS = REPO / "benchmarks"
 
 CASES = {
+    "ddp_update": ("max_abs_diff", "ratio"),
     "decode_overhead": ("ratio", "ratio_v152k"),
     "rollout_throughput": ("speedup",),
 }
@@ -92,6 +93,13 @@ def _check_decode_overhead(payload: dict[str, Any]) -> None:
     assert payload["sampling_step_v152k"]["vocab_size"] == 151_936
 
 
+def _check_ddp_update(payload: dict[str, Any]) -> None:
+    """Both arms timed every repeat and ended with the same weights (to float error)."""
+    repeats = payload["settings"]["repeats"]
+    assert len(payload["seconds_one_process"]) == len(payload["seconds_two_processes"]) == repeats
+    assert payload["max_abs_diff_weights"] < 1e-5
+
+
 def _check_rollout_throughput(payload: dict[str, Any]) -> None:
     arms = payload["arms"]
     assert set(arms) == {"ours", "hf_generate_per_episode", "hf_generate_batched"}
@@ -101,6 +109,7 @@ def _check_rollout_throughput(payload: dict[str, Any]) -> None:
 
 
 CHECKS = {
+    "ddp_update": _check_ddp_update,
     "decode_overhead": _check_decode_overhead,
     "rollout_throughput": _check_rollout_throughput,
 }
@@ -113,6 +122,7 @@ def test_every_benchmark_writes_to_an_untracked_run_folder_by_default() -> None:
     spec.loader.exec_module(common)
     names = sorted(p.stem for p in BENCHMARKS.glob("[!_]*.py"))
     assert names == [
+        "ddp_update",
         "decode_overhead",
         "household_env_speed",
         "retriever_load",
