@@ -150,14 +150,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_play(args: argparse.Namespace) -> int:
     from t2po.config import parse_overrides
-    from t2po.envs.play import play
+    from t2po.envs.play import default_frames_dir, play
 
     _load_plugin_args(args)
     # KEY=VALUE words are the env's constructor arguments, parsed as YAML scalars like
     # config overrides (e.g. `t2po play cards game=blackjack`).
     env_kwargs = parse_overrides(args.overrides)
+    frames = args.frames_dir or (default_frames_dir(args.family) if args.image else None)
     # input() looked up at call time, so tests (and wrappers) can replace it.
-    total = play(args.family, seed=args.seed, input_fn=lambda prompt: input(prompt), **env_kwargs)
+    total = play(
+        args.family,
+        seed=args.seed,
+        input_fn=lambda prompt: input(prompt),
+        frames_dir=frames,
+        **env_kwargs,
+    )
     print(f"total reward: {total:.2f}")
     return 0
 
@@ -335,6 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="environment arguments (as env.kwargs), e.g. game=blackjack for cards",
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--image",
+        action="store_true",
+        help="show the game as images (obs_mode=image) and write each frame as a PNG",
+    )
+    p.add_argument(
+        "--frames-dir", help="folder for the PNG frames (implies --image; default: new temp folder)"
+    )
     _add_plugin_arg(p)
     p.set_defaults(fn=cmd_play)
 

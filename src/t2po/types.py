@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class StopReason(StrEnum):
@@ -78,6 +81,10 @@ class Turn:
     reward: float  # environment reward, invalid-action penalty included
     done: bool
     parse_error: str | None = None
+    # The picture the model acted on (uint8 (H, W, 3), ``obs["image"]``) when the environment
+    # shows one (env.kwargs.obs_mode image or text+image); None for text observations. Kept
+    # out of JSON records: transcripts reference it by path, never inline the pixels.
+    image: np.ndarray | None = None
 
 
 @dataclass

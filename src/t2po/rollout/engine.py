@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from t2po.algo.uncertainty import turn_signal
 from t2po.envs.base import TaskFamily
@@ -62,6 +63,7 @@ class Episode:
     env: gym.Env[Any, Any] | None
     trajectory: Trajectory
     observation: str = ""
+    image: np.ndarray | None = None  # obs["image"] when the env shows one (Turn.image)
     info: dict[str, Any] = field(default_factory=dict)
     history: list[HistoryEntry] = field(default_factory=list)
     prev_phi: float | None = None
@@ -84,7 +86,13 @@ def start_episode(family: TaskFamily, task: Task, settings: RolloutSettings) -> 
         trajectory.info = {"error": f"reset failed: {exc!r}"}
         return Episode(env=None, trajectory=trajectory, done=True)
     trajectory.info = {k: v for k, v in info.items() if k != "admissible_actions"}
-    return Episode(env=env, trajectory=trajectory, observation=obs["text"], info=dict(info))
+    return Episode(
+        env=env,
+        trajectory=trajectory,
+        observation=obs["text"],
+        image=obs.get("image"),
+        info=dict(info),
+    )
 
 
 def _record_info(trajectory: Trajectory, info: dict[str, Any]) -> None:
@@ -173,7 +181,7 @@ def _apply(
     parsed = parse_agent_action(out.text, family.parse_action)
     observation, anchor = episode.observation, str(episode.info.get("anchor", episode.observation))
     reward, valid, done = -settings.invalid_penalty, False, False
-    next_obs, next_info = observation, episode.info
+    next_obs, next_info, next_image = observation, episode.info, episode.image
     if parsed.action is not None:
         try:
             obs, env_reward, terminated, truncated, info = episode.env.step(parsed.action)
@@ -189,7 +197,7 @@ def _apply(
             return
         valid = bool(info.get("action_is_valid", True))
         reward = float(env_reward) - (0.0 if valid else settings.invalid_penalty)
-        next_obs, next_info = obs["text"], dict(info)
+        next_obs, next_info, next_image = obs["text"], dict(info), obs.get("image")
         if terminated or truncated:
             done = True
             finish_episode(episode.trajectory, info, terminated=bool(terminated))
@@ -213,6 +221,7 @@ def _apply(
             reward=reward,
             done=done,
             parse_error=parsed.error,
+            image=episode.image,
         )
     )
     episode.history.append(
@@ -220,7 +229,7 @@ def _apply(
             observation, parsed.action if parsed.action is not None else INVALID_ACTION_NOTE
         )
     )
-    episode.observation, episode.info = next_obs, next_info
+    episode.observation, episode.info, episode.image = next_obs, next_info, next_image
     episode.prev_phi = phi
     episode.done = done
 

@@ -119,10 +119,12 @@ def expert_rollout(
                         action_valid=bool(info.get("action_is_valid", True)),
                         reward=float(reward),
                         done=done,
+                        image=episode.image,
                     )
                 )
                 episode.history.append(HistoryEntry(episode.observation, action))
                 episode.observation, episode.info = obs["text"], dict(info)
+                episode.image = obs.get("image")
                 if done:
                     finish_episode(episode.trajectory, info, terminated=bool(terminated))
                     break

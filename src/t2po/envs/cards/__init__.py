@@ -1,4 +1,4 @@
-"""Card games of gym_cards (RL4VLM) in text: NumberLine, EZPoints, Points24 and Blackjack."""
+"""gym_cards (RL4VLM) card games as text or images: NumberLine, EZPoints, Points24, Blackjack."""
 
 from t2po.envs.cards.env import GAMES, CardsEnv
 from t2po.envs.cards.expert import CardsExpert, basic_strategy

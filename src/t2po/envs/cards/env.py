@@ -16,6 +16,11 @@ Every step counts toward the game's step budget (``max_steps`` overrides it).
 
 ``reset(seed=s, options={"split": "train" | "test"})`` deals task ``s`` of that split
 (default ``train``); held-out deals never occur in training (``splits.py``).
+
+``obs_mode`` (``t2po.envs.obs_mode``): ``text`` (default) as above; ``image`` and
+``text+image`` add ``obs["image"]``, the table as gym_cards draws it (``render.py``). In
+``image`` mode the text is a line on how to read the picture plus, after a rejected action,
+a line naming the admissible ones.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from t2po.envs.cards.blackjack import Blackjack
 from t2po.envs.cards.game import INVALID, Game
 from t2po.envs.cards.numberline import NumberLine
 from t2po.envs.cards.points import ezpoints, points24
+from t2po.envs.cards.render import image_note, image_shape, render_game
 from t2po.envs.cards.splits import TRAIN, check_split
-from t2po.envs.cards.tokens import parse_cards_action
+from t2po.envs.cards.tokens import TOKENS, parse_cards_action
+from t2po.envs.obs_mode import ObsMode, observation_space, observation_text, parse_obs_mode
 
 GAMES = ("numberline", "ezpoints", "points24", "blackjack")
 
@@ -45,6 +52,9 @@ GAME_OPTIONS: dict[str, tuple[str, ...]] = {
 TEXT_CHARSET = string.ascii_letters + string.digits + string.punctuation + " \n"
 MAX_TEXT = 2048
 MAX_ACTION_LENGTH = 32
+INVALID_FEEDBACK = "Your last action was not valid now; valid were: {}."
+# Longest feedback: every token listed (an upper bound on any game's admissible list).
+MAX_FEEDBACK = len(INVALID_FEEDBACK.format(", ".join(sorted(TOKENS))))
 
 
 def make_game(game: str, options: dict[str, Any]) -> Game:
@@ -70,7 +80,7 @@ def make_game(game: str, options: dict[str, Any]) -> Game:
 
 
 class CardsEnv(Env[dict[str, Any], str]):
-    """One of the gym_cards games, with text observations and text actions."""
+    """One of the gym_cards games: text (and optionally image) observations, text actions."""
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
@@ -84,6 +94,7 @@ class CardsEnv(Env[dict[str, Any], str]):
         sab: bool | None = None,
         max_steps: int | None = None,
         render_mode: str | None = None,
+        obs_mode: str = ObsMode.text,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
@@ -99,8 +110,14 @@ class CardsEnv(Env[dict[str, Any], str]):
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
         self.max_steps = int(max_steps) if max_steps is not None else self.game.max_steps
         self.render_mode = render_mode
-        self.observation_space = spaces.Dict(
-            {"text": spaces.Text(max_length=MAX_TEXT, charset=TEXT_CHARSET)}
+        self.obs_mode = parse_obs_mode(obs_mode)
+        self.observation_space = observation_space(
+            self.obs_mode,
+            MAX_TEXT,
+            TEXT_CHARSET,
+            note=image_note(self.game.name),
+            feedback_max_length=MAX_FEEDBACK,
+            image_shape=image_shape(self.game),
         )
         # step() takes any text; the space only says what sample() draws.
         self.action_space = spaces.Text(
@@ -110,6 +127,7 @@ class CardsEnv(Env[dict[str, Any], str]):
         self._seed = 0
         self._steps = 0
         self._dealt = False
+        self._feedback = ""  # the image-mode line about the last step ("" = nothing to say)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -121,6 +139,7 @@ class CardsEnv(Env[dict[str, Any], str]):
         self.game.deal(self._split, self._seed)
         self._steps = 0
         self._dealt = True
+        self._feedback = ""
         return self._observation(), self._info()
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
@@ -133,16 +152,26 @@ class CardsEnv(Env[dict[str, Any], str]):
         truncated = not terminated and self._steps >= self.max_steps
         info = self._info()
         info["action_is_valid"] = outcome.valid
+        self._feedback = ""
         if not outcome.valid:
             allowed = ", ".join(self.game.admissible()) or "none, the game is over"
             info["error"] = f"{action!r} is not an action of {self.game.name} now ({allowed})"
+            # Not the error itself: it quotes the action, which may hold any characters.
+            self._feedback = INVALID_FEEDBACK.format(allowed)
         return self._observation(), outcome.reward, terminated, truncated, info
 
     def render(self) -> str | None:
         return self.game.text() if self.render_mode == "ansi" else None
 
     def _observation(self) -> dict[str, Any]:
-        return {"text": self.game.text()}
+        state = self.game.text()
+        if not self.obs_mode.has_image:
+            return {"text": state}
+        note = image_note(self.game.name)
+        return {
+            "text": observation_text(self.obs_mode, state, note, self._feedback),
+            "image": render_game(self.game),
+        }
 
     def _info(self) -> dict[str, Any]:
         return {

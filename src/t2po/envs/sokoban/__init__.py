@@ -1,4 +1,4 @@
-"""Sokoban in text: generator, environment, expert solver and task family."""
+"""Sokoban: generator, environment (text and image observations), expert solver, task family."""
 
 from t2po.envs.sokoban.env import SokobanEnv
 from t2po.envs.sokoban.expert import SokobanExpert

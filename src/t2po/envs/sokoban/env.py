@@ -21,6 +21,11 @@ Rewards (as gym-sokoban, Schrader 2018, used by GiGPO's Sokoban runs):
 Every ``step`` call, invalid ones included, counts toward ``max_steps``; at ``max_steps``
 the episode is truncated. ``reset(options={"room": grid_text})`` starts from a given room
 instead of a generated one (tests, curricula, replays).
+
+``obs_mode`` (``t2po.envs.obs_mode``): ``text`` (default) as above; ``image`` and
+``text+image`` add ``obs["image"]``, the room drawn ``cell_size`` pixels per cell
+(``render.render_rgb``). In ``image`` mode the text is the image legend plus, after a blocked
+move or an invalid action, a line saying so (what the picture cannot show).
 """
 
 from __future__ import annotations
@@ -31,9 +36,14 @@ from typing import Any
 import numpy as np
 from gymnasium import Env, spaces
 
+from t2po.envs.obs_mode import ObsMode, observation_space, observation_text, parse_obs_mode
 from t2po.envs.sokoban.generator import RoomSpec, generate_room
 from t2po.envs.sokoban.render import (
+    DEFAULT_CELL_SIZE,
+    IMAGE_LEGEND,
     TEXT_CHARSET,
+    check_cell_size,
+    image_shape,
     max_text_length,
     parse_text,
     render_observation,
@@ -47,10 +57,12 @@ BOX_ON_REWARD = 1.0
 BOX_OFF_REWARD = -1.0
 WIN_REWARD = 10.0
 MAX_ACTION_LENGTH = 64
+INVALID_FEEDBACK = "Your last action was not one of up, down, left, right."
+BLOCKED_FEEDBACK = "Your last move ({}) was blocked."
 
 
 class SokobanEnv(Env[dict[str, Any], str]):
-    """Push every box onto a target; text observations and text actions."""
+    """Push every box onto a target; text (and optionally image) observations, text actions."""
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
@@ -66,6 +78,8 @@ class SokobanEnv(Env[dict[str, Any], str]):
         max_solution_len: int = 10,
         render_mode: str | None = None,
         bump_reward: float = STEP_REWARD,
+        obs_mode: str = ObsMode.text,
+        cell_size: int = DEFAULT_CELL_SIZE,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
@@ -89,12 +103,15 @@ class SokobanEnv(Env[dict[str, Any], str]):
         self.bump_reward = float(bump_reward)
         self.render_mode = render_mode
         self.task_type = f"sokoban_{num_boxes}box"
-        self.observation_space = spaces.Dict(
-            {
-                "text": spaces.Text(
-                    max_length=max_text_length(height, width, num_boxes), charset=TEXT_CHARSET
-                )
-            }
+        self.obs_mode = parse_obs_mode(obs_mode)
+        self.cell_size = check_cell_size(cell_size)
+        self.observation_space = observation_space(
+            self.obs_mode,
+            max_text_length(height, width, num_boxes),
+            TEXT_CHARSET,
+            note=IMAGE_LEGEND,
+            feedback_max_length=max(len(INVALID_FEEDBACK), len(BLOCKED_FEEDBACK) + 5),
+            image_shape=image_shape(height, width, self.cell_size),
         )
         # Any text is accepted by step(); the space only says what sample() draws.
         self.action_space = spaces.Text(
@@ -104,6 +121,7 @@ class SokobanEnv(Env[dict[str, Any], str]):
         self._steps = 0
         self._room_seed: int | None = None
         self._optimal_moves = -1
+        self._feedback = ""  # the image-mode line about the last step ("" = nothing to say)
 
     @property
     def room(self) -> Room:
@@ -129,6 +147,7 @@ class SokobanEnv(Env[dict[str, Any], str]):
             self._room = generated.room
             self._optimal_moves = len(generated.solution)
         self._steps = 0
+        self._feedback = ""
         return self._observation(), self._info()
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
@@ -147,6 +166,10 @@ class SokobanEnv(Env[dict[str, Any], str]):
             self._room = room = result.room
             if room.solved:
                 reward += WIN_REWARD
+        if parsed is None:
+            self._feedback = INVALID_FEEDBACK
+        else:
+            self._feedback = "" if moved else BLOCKED_FEEDBACK.format(parsed)
         terminated = room.solved
         truncated = not terminated and self._steps >= self.max_steps
         info = self._info()
@@ -158,11 +181,17 @@ class SokobanEnv(Env[dict[str, Any], str]):
         if self.render_mode == "ansi":
             return render_observation(self.room)
         if self.render_mode == "rgb_array":
-            return render_rgb(self.room)
+            return render_rgb(self.room, self.cell_size)
         return None
 
     def _observation(self) -> dict[str, Any]:
-        return {"text": render_observation(self.room)}
+        state = render_observation(self.room)
+        if not self.obs_mode.has_image:
+            return {"text": state}
+        return {
+            "text": observation_text(self.obs_mode, state, IMAGE_LEGEND, self._feedback),
+            "image": render_rgb(self.room, self.cell_size),
+        }
 
     def _info(self) -> dict[str, Any]:
         room = self.room

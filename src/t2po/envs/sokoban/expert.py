@@ -69,9 +69,10 @@ def explain(room: Room, plan: list[Direction]) -> str:
 class SokobanExpert:
     """Implements ``t2po.envs.base.Expert`` for ``SokobanEnv``.
 
-    It reads the state from the observation text, so it also works from any state an agent
-    (or a human asking for a hint) reached; it re-plans whenever the state is not the one its
-    plan expected.
+    It reads the state from the state text (``info["anchor"]``, which is the observation text
+    in text mode and stays the state when the agent sees only an image), so it also works
+    from any state an agent (or a human asking for a hint) reached; it re-plans whenever the
+    state is not the one its plan expected.
     """
 
     def __init__(self, env: Any = None) -> None:
@@ -80,7 +81,7 @@ class SokobanExpert:
         self._expected: Room | None = None
 
     def act(self, observation: dict[str, Any], info: dict[str, Any]) -> ExpertStep:
-        room = parse_text(observation["text"])
+        room = parse_text(str(info.get("anchor", observation["text"])))
         if room != self._expected or not self._plan:
             self._plan = solve(room) or []
         if not self._plan:

@@ -1,4 +1,4 @@
-"""Presentation of a Sokoban room: text grid (what the agent reads) and RGB image.
+"""Presentation of a Sokoban room: text grid (what the agent reads) and RGB image (sees).
 
 Text grid: one line per row, cells separated by one space::
 
@@ -20,6 +20,8 @@ space so that no cell is whitespace (whitespace gets stripped and merged).
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
@@ -128,25 +130,99 @@ def parse_text(text: str) -> Room:
     )
 
 
-_COLOURS: dict[str, tuple[int, int, int]] = {
-    WALL: (96, 64, 48),
-    FLOOR: (230, 230, 220),
-    TARGET: (240, 180, 180),
-    BOX: (200, 150, 50),
-    BOX_ON_TARGET: (80, 170, 80),
-    PLAYER: (60, 90, 200),
-    PLAYER_ON_TARGET: (120, 60, 200),
-}
+# Tile colours (RGB). Each tile also has a shape, so the cell types differ in form as well
+# as colour; the two "on target" tiles differ in colour from their plain versions, so all
+# seven stay distinct even at the smallest cell size.
+FLOOR_RGB = (226, 222, 208)
+BRICK_RGB = (150, 72, 40)
+MORTAR_RGB = (96, 88, 80)
+TARGET_RGB = (220, 40, 40)
+BOX_RGB = (214, 160, 64)
+BOX_EDGE_RGB = (120, 80, 20)
+BOX_ON_TARGET_RGB = (90, 180, 90)
+BOX_ON_TARGET_EDGE_RGB = (30, 100, 30)
+PLAYER_RGB = (40, 80, 210)
+PLAYER_ON_TARGET_RGB = (130, 50, 200)
+MIN_CELL_SIZE = 4
+DEFAULT_CELL_SIZE = 16
+IMAGE_LEGEND = (
+    "The image shows the room from above: brown bricks are walls, grey is floor, a red "
+    "diamond ring is a target, a yellow crate is a box, a green crate is a box on a target, "
+    "the blue disc is you (purple when you stand on a target)."
+)
 
 
-def render_rgb(room: Room, cell_px: int = 16) -> np.ndarray:
-    """A flat-colour ``(H*cell_px, W*cell_px, 3)`` uint8 image (one colour per symbol).
+def check_cell_size(cell_size: int) -> int:
+    if int(cell_size) != cell_size or cell_size < MIN_CELL_SIZE:
+        raise ValueError(
+            f"cell_size must be an integer >= {MIN_CELL_SIZE} pixels, got {cell_size!r}"
+        )
+    return int(cell_size)
 
-    Placeholder for the vision task family, which may draw sprites instead.
+
+@lru_cache(maxsize=64)
+def _tile_cached(symbol: str, size: int) -> np.ndarray:
+    # Pixel centres in [0, 1]^2 so every shape scales with the cell; all geometry is integer
+    # or exact float arithmetic on the same grid, so a tile is the same bytes on any machine.
+    centres = (np.arange(size) + 0.5) / size
+    v, u = np.meshgrid(centres, centres, indexing="ij")
+    tile = np.empty((size, size, 3), dtype=np.uint8)
+    if symbol == WALL:
+        tile[:] = BRICK_RGB
+        half, m = max(size // 2, 2), max(1, size // 16)
+        y, x = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+        joint_x = np.where(y < half, 0, half)  # bricks offset by half a brick per course
+        mortar = (y % half < m) | ((x >= joint_x) & (x < joint_x + m))
+        tile[mortar] = MORTAR_RGB
+        return tile
+    on_target = symbol in (TARGET, BOX_ON_TARGET, PLAYER_ON_TARGET)
+    tile[:] = FLOOR_RGB
+    if on_target:
+        diamond = np.abs(u - 0.5) + np.abs(v - 0.5)
+        tile[(diamond >= 0.22) & (diamond <= 0.36)] = TARGET_RGB
+    if symbol in (BOX, BOX_ON_TARGET):
+        fill, edge = (
+            (BOX_ON_TARGET_RGB, BOX_ON_TARGET_EDGE_RGB)
+            if symbol == BOX_ON_TARGET
+            else (BOX_RGB, BOX_EDGE_RGB)
+        )
+        cheb = np.maximum(np.abs(u - 0.5), np.abs(v - 0.5))
+        tile[cheb <= 0.42] = fill
+        cross = (np.abs(u - v) < 0.05) | (np.abs(u + v - 1.0) < 0.05)
+        tile[((cheb > 0.32) & (cheb <= 0.42)) | (cross & (cheb <= 0.32))] = edge
+    if symbol in (PLAYER, PLAYER_ON_TARGET):
+        body = PLAYER_ON_TARGET_RGB if symbol == PLAYER_ON_TARGET else PLAYER_RGB
+        tile[(u - 0.5) ** 2 + (v - 0.45) ** 2 <= 0.27**2] = body
+        tile[(np.abs(u - 0.5) <= 0.12) & (v >= 0.6) & (v <= 0.85)] = body  # the body below
+    return tile
+
+
+def tile(symbol: str, cell_size: int = DEFAULT_CELL_SIZE) -> np.ndarray:
+    """The ``(cell_size, cell_size, 3)`` uint8 picture of one cell type (a read-only array)."""
+    if symbol not in SYMBOLS:
+        raise ValueError(f"unknown Sokoban symbol {symbol!r}; one of {sorted(SYMBOLS)}")
+    image = _tile_cached(symbol, check_cell_size(cell_size))
+    image.flags.writeable = False
+    return image
+
+
+def image_shape(
+    height: int, width: int, cell_size: int = DEFAULT_CELL_SIZE
+) -> tuple[int, int, int]:
+    """Shape of ``render_rgb`` for a ``height`` x ``width`` room."""
+    return (height * cell_size, width * cell_size, 3)
+
+
+def render_rgb(room: Room, cell_px: int = DEFAULT_CELL_SIZE) -> np.ndarray:
+    """The room as an ``(H*cell_px, W*cell_px, 3)`` uint8 image, one ``tile`` per cell.
+
+    Deterministic: the same room and cell size give the same bytes (no fonts, no
+    anti-aliasing, no randomness).
     """
-    image = np.zeros((room.height * cell_px, room.width * cell_px, 3), dtype=np.uint8)
+    size = check_cell_size(cell_px)
+    image = np.empty(image_shape(room.height, room.width, size), dtype=np.uint8)
     for r in range(room.height):
         for c in range(room.width):
-            colour = _COLOURS[cell_symbol(room, (r, c))]
-            image[r * cell_px : (r + 1) * cell_px, c * cell_px : (c + 1) * cell_px] = colour
+            block = tile(cell_symbol(room, (r, c)), size)
+            image[r * size : (r + 1) * size, c * size : (c + 1) * size] = block
     return image
