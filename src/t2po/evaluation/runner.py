@@ -38,7 +38,7 @@ from t2po.inference.factory import provides_token_signals
 from t2po.rollout.engine import rollout
 from t2po.telemetry.metrics import as_score
 from t2po.telemetry.redact import redact_text
-from t2po.telemetry.transcripts import episode_record
+from t2po.telemetry.transcripts import episode_record, save_turn_images
 from t2po.types import Trajectory
 
 
@@ -100,11 +100,26 @@ def fingerprint(cfg: Config, token_signals: bool, model: str | None = None) -> d
     }
 
 
-def episode_row(trajectory: Trajectory, cell: EvalCell, token_signals: bool) -> dict[str, Any]:
-    """One ``episodes.jsonl`` line: the result columns plus the transcript of every turn."""
-    record = episode_record(trajectory, 0, cell.split or "-", include_prompt=False)
+def episode_row(
+    trajectory: Trajectory,
+    cell: EvalCell,
+    token_signals: bool,
+    image_root: Path | None = None,
+) -> dict[str, Any]:
+    """One ``episodes.jsonl`` line: the result columns plus the transcript of every turn.
+
+    Image turns' pictures are written as PNGs under ``image_root/images/`` (the results
+    folder) and referenced by relative path, never inlined.
+    """
+    key = episode_key(cell.family, cell.split, trajectory.seed, cell.stream)
+    paths = None
+    if image_root is not None and any(t.image is not None for t in trajectory.turns):
+        paths = save_turn_images(trajectory, image_root, key)
+    record = episode_record(
+        trajectory, 0, cell.split or "-", include_prompt=False, image_paths=paths
+    )
     record.update(
-        key=episode_key(cell.family, cell.split, trajectory.seed, cell.stream),
+        key=key,
         family=cell.family,
         split=cell.split,
         stream=cell.stream,
@@ -216,7 +231,9 @@ def run_suite(
                 "rerun the same command to resume"
             ) from exc
         trajectories = [t for g in groups for t in g.trajectories]
-        store.add_episodes([episode_row(t, chunk.cell, token_signals) for t in trajectories])
+        store.add_episodes(
+            [episode_row(t, chunk.cell, token_signals, store.out_dir) for t in trajectories]
+        )
         played.extend(trajectories)
         usage = (
             _api_usage(meter.usage() - before) if meter is not None else _local_usage(trajectories)

@@ -13,12 +13,18 @@ written as token index ranges and ids, and ``tti_forced_text`` is ``None``.
 
 Lines go through :func:`t2po.telemetry.redact.redact` on their way to the file: a credential
 echoed by an environment or a model (a URL with a token) is not kept.
+
+Image turns (``Turn.image``, env.kwargs.obs_mode image or text+image) are never inlined: each
+is written as a PNG under ``images/`` beside the JSONL file (:func:`save_turn_images`) and the
+turn's record holds its path relative to that file's folder as ``image``. Text turns have no
+``image`` key, so text transcripts are as before.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,12 +35,16 @@ from t2po.telemetry.redact import redact
 from t2po.types import Trajectory, TrajectoryGroup, Turn
 
 __all__ = [
+    "IMAGES_DIR",
     "TranscriptWriter",
     "episode_record",
     "forced_spans",
     "read_transcripts",
     "render_transcript_markdown",
+    "save_turn_images",
 ]
+
+IMAGES_DIR = "images"  # beside the JSONL file: one PNG per image turn
 
 Decode = Callable[[list[int]], str]
 
@@ -54,7 +64,31 @@ def forced_spans(forced_mask: Sequence[bool]) -> list[tuple[int, int]]:
     return spans
 
 
-def _turn_record(turn: Turn, decode: Decode | None, include_prompt: bool) -> dict[str, Any]:
+def save_turn_images(
+    trajectory: Trajectory, root: str | os.PathLike[str], stem: str
+) -> list[str | None]:
+    """Write each image turn's picture to ``root/images/<stem>_t<k>.png`` (k from 1).
+
+    Returns one entry per turn: the PNG's path relative to ``root`` (POSIX separators), or
+    None for a turn without an image. Characters of ``stem`` unsafe in a file name become ``_``.
+    """
+    from t2po.envs.frames import write_png
+
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+    paths: list[str | None] = []
+    for k, turn in enumerate(trajectory.turns, start=1):
+        if turn.image is None:
+            paths.append(None)
+            continue
+        relative = f"{IMAGES_DIR}/{safe}_t{k:02d}.png"
+        write_png(turn.image, Path(root) / relative)
+        paths.append(relative)
+    return paths
+
+
+def _turn_record(
+    turn: Turn, decode: Decode | None, include_prompt: bool, image: str | None = None
+) -> dict[str, Any]:
     spans = forced_spans(turn.forced_mask)
     ids = turn.response_token_ids
     forced_ids = [[ids[i] for i in range(a, b) if i < len(ids)] for a, b in spans]
@@ -76,6 +110,8 @@ def _turn_record(turn: Turn, decode: Decode | None, include_prompt: bool) -> dic
         "parse_error": turn.parse_error,
         "n_tokens": len(ids),
     }
+    if image is not None:
+        record["image"] = image  # a PNG path relative to the transcript's folder
     return record
 
 
@@ -87,8 +123,13 @@ def episode_record(
     member_index: int | None = None,
     decode: Decode | None = None,
     include_prompt: bool = True,
+    image_paths: Sequence[str | None] | None = None,
 ) -> dict[str, Any]:
-    """One episode as a JSON-ready dict (the schema of a transcript line)."""
+    """One episode as a JSON-ready dict (the schema of a transcript line).
+
+    ``image_paths`` (from :func:`save_turn_images`) gives each turn's PNG, if any.
+    """
+    paths = list(image_paths) if image_paths is not None else [None] * len(traj.turns)
     return {
         "iteration": iteration,
         "split": split,
@@ -101,7 +142,10 @@ def episode_record(
         "return": traj.episode_return,
         "n_turns": len(traj.turns),
         "info": traj.info,
-        "turns": [_turn_record(t, decode, include_prompt) for t in traj.turns],
+        "turns": [
+            _turn_record(t, decode, include_prompt, path)
+            for t, path in zip(traj.turns, paths, strict=True)
+        ],
     }
 
 
@@ -159,11 +203,23 @@ class TranscriptWriter:
         split: str = "train",
         max_episodes: int | None = None,
     ) -> list[dict[str, Any]]:
-        """The episode dicts :meth:`write` would append (for other consumers, e.g. traces)."""
-        return [
-            episode_record(traj, iteration, split, gi, mi, self.decode, self.include_prompt)
-            for gi, mi, traj in _select(groups, max_episodes)
-        ]
+        """The episode dicts :meth:`write` would append (for other consumers, e.g. traces).
+
+        The images of image turns are saved here (``images/`` beside the file), so every
+        record's ``image`` path exists once it is returned.
+        """
+        records = []
+        for gi, mi, traj in _select(groups, max_episodes):
+            paths = None
+            if any(t.image is not None for t in traj.turns):
+                stem = f"{self.path.stem}_it{iteration:06d}_{split}_g{gi}_m{mi}"
+                paths = save_turn_images(traj, self.path.parent, stem)
+            records.append(
+                episode_record(
+                    traj, iteration, split, gi, mi, self.decode, self.include_prompt, paths
+                )
+            )
+        return records
 
     def write(
         self,
@@ -211,7 +267,11 @@ def _fence(text: str) -> str:
 
 
 def render_transcript_markdown(episode: Mapping[str, Any], include_prompt: bool = False) -> str:
-    """A Markdown page for one episode dict (as read by :func:`read_transcripts`)."""
+    """A Markdown page for one episode dict (as read by :func:`read_transcripts`).
+
+    An image turn links its PNG by the record's relative path: keep the page in the
+    transcript file's folder for the links to resolve.
+    """
     won = "won" if episode.get("won") else "lost"
     lines = [
         f"## {episode.get('task_id')} (seed {episode.get('seed')})",
@@ -226,6 +286,8 @@ def render_transcript_markdown(episode: Mapping[str, Any], include_prompt: bool 
         lines.append(f"- info: `{json.dumps(info, default=str, ensure_ascii=False)}`")
     for k, turn in enumerate(episode.get("turns", []), start=1):
         lines += ["", f"### Turn {k}", "", "**Observation**", "", _fence(str(turn["observation"]))]
+        if turn.get("image"):
+            lines += ["", f"![turn {k} image]({turn['image']})"]
         if include_prompt and turn.get("prompt"):
             lines += ["", "**Prompt**", "", _fence(str(turn["prompt"]))]
         lines += ["", "**Response**", "", _fence(str(turn["response"])), ""]
