@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from t2po.envs.checker import check_family
 from t2po.envs.registry import make_env
 from t2po.envs.sokoban import SokobanEnv, SokobanExpert, parse_text, render_rgb
 from t2po.envs.sokoban import render as R
@@ -169,3 +170,9 @@ def test_bad_obs_mode_and_cell_size_are_named() -> None:
     env = SokobanEnv(render_mode="rgb_array", cell_size=5)
     env.reset(seed=0)
     assert env.render().shape == (30, 30, 3)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("mode", ["image", "text+image"])
+def test_t2po_check_env_passes_in_image_modes(mode: str) -> None:
+    # The legend is the same text for every room: the checker tells rooms apart by pixels.
+    assert check_family("sokoban", seeds=(0, 1, 2, 3), env_kwargs={"obs_mode": mode}) == []

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import gymnasium
+import numpy as np
 from gymnasium.utils.env_checker import check_env
 
 from t2po.envs.base import TaskFamily
@@ -89,7 +90,22 @@ def _info_problems(info: dict[str, Any], where: str) -> list[str]:
 def _obs_problems(obs: Any, where: str) -> list[str]:
     if not isinstance(obs, dict) or not isinstance(obs.get("text"), str):
         return [f"{where}: observation must be a dict with a str 'text'"]
+    image = obs.get("image")
+    if image is not None and not (
+        isinstance(image, np.ndarray)
+        and image.dtype == np.uint8
+        and image.ndim == 3
+        and image.shape[2] == 3
+    ):
+        return [f"{where}: observation 'image' must be a uint8 (H, W, 3) array"]
     return []
+
+
+def _obs_key(obs: dict[str, Any]) -> tuple[str, bytes]:
+    """What identifies an observation: its text and, in image modes, its pixels (the text of
+    an image observation is the same note for every state)."""
+    image = obs.get("image")
+    return obs["text"], b"" if image is None else np.asarray(image).tobytes()
 
 
 def _reset_contract(
@@ -110,12 +126,12 @@ def _reset_contract(
                 f"{where}: list_admissible is set but info['admissible_actions'] is missing"
             )
         obs_again, _ = env.reset(seed=seed)
-        if obs_again["text"] != obs["text"]:
+        if _obs_key(obs_again) != _obs_key(obs):
             problems.append(f"{where}: the same seed gave a different observation")
         for action in info.get("admissible_actions") or []:
             if family.parse_action(action) != action:
                 problems.append(f"{where}: admissible action {action!r} does not parse to itself")
-        texts.append(obs["text"])
+        texts.append(_obs_key(obs))
     if len(texts) >= 3 and len(set(texts)) == 1:
         problems.append(f"seeds {list(seeds)} all gave the same observation")
     return problems

@@ -13,6 +13,7 @@ from gymnasium.utils.env_checker import check_env
 from t2po.envs.cards import CardsEnv
 from t2po.envs.cards import render as R
 from t2po.envs.cards.deck import RANKS, SUITS, Card
+from t2po.envs.checker import check_family
 from t2po.envs.glyphs import text_mask, wrap
 from t2po.envs.registry import make_env
 
@@ -180,3 +181,13 @@ def test_font_refuses_unknown_characters_and_wraps() -> None:
     assert wrap("10 + ( 5 * 2 ) = 20", 8) == ["10 + ( 5", "* 2 ) =", "20"]
     assert wrap("ABCDEFGHIJ KL", 4) == ["ABCD", "EFGH", "IJ", "KL"]
     assert text_mask("a").shape == (7, 5) and np.array_equal(text_mask("a"), text_mask("A"))
+
+
+@pytest.mark.parametrize("mode", ["image", "text+image"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"game": "numberline"}, {"game": "ezpoints"}, {"game": "points24", "solvable_only": True}],
+)
+def test_t2po_check_env_passes_in_image_modes(mode: str, kwargs: dict[str, Any]) -> None:
+    # The image note is the same text for every deal: the checker tells deals apart by pixels.
+    assert check_family("cards", seeds=(0, 1, 2), env_kwargs={**kwargs, "obs_mode": mode}) == []
