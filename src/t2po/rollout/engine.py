@@ -8,15 +8,23 @@ Per turn (method.md §3–4, §6):
   4. parse strictly; an invalid response costs the penalty and the environment is not stepped
      (the agent sees the same observation again, with its invalid turn in the history);
   5. step the environments; an exception there ends only that episode (StopReason.env_error).
+
+Environments sit behind an ``EnvBackend`` (``t2po.rollout.envs``): in this process by default,
+or in Ray actors (``t2po.rollout.ray_envs``) that step their slices of the batch in parallel;
+the loop below is the same for both. Every episode samples from its own random streams, keyed
+by the rollout seed and its index in the whole batch (``task_offset`` for a slice), so an
+episode's tokens do not depend on which other episodes share its batch: rollout workers that
+each play a slice of the tasks (``t2po.rollout.workers``) give the trajectories of one engine.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 import gymnasium as gym
 import numpy as np
@@ -25,9 +33,10 @@ from t2po.algo.uncertainty import turn_signal
 from t2po.envs.base import TaskFamily
 from t2po.exploration.tds import TDSParams, needs_resample
 from t2po.inference.base import Sampler, SamplingParams
-from t2po.rollout.parsing import parse_agent_action
+from t2po.rollout.envs import EnvBackend, EnvFailure, InProcessEnvs, Reset, Step, reset_env
+from t2po.rollout.parsing import ParsedAction, parse_agent_action
 from t2po.rollout.prompts import INVALID_ACTION_NOTE, HistoryEntry, build_messages
-from t2po.types import SamplerOutput, StopReason, Trajectory, TrajectoryGroup, Turn
+from t2po.types import Message, SamplerOutput, StopReason, Trajectory, TrajectoryGroup, Turn
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +69,7 @@ class Task:
 
 @dataclass
 class Episode:
-    env: gym.Env[Any, Any] | None
+    env: gym.Env[Any, Any] | None  # held here by expert rollouts only; the engine uses slots
     trajectory: Trajectory
     observation: str = ""
     image: np.ndarray | None = None  # obs["image"] when the env shows one (Turn.image)
@@ -68,6 +77,7 @@ class Episode:
     history: list[HistoryEntry] = field(default_factory=list)
     prev_phi: float | None = None
     done: bool = False
+    slot: int = -1  # the episode's slot in the engine's EnvBackend
 
 
 def derive_seed(*parts: int | str) -> int:
@@ -76,23 +86,39 @@ def derive_seed(*parts: int | str) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def start_episode(family: TaskFamily, task: Task, settings: RolloutSettings) -> Episode:
+def open_episode(task: Task, answer: Reset | EnvFailure, slot: int = -1) -> Episode:
+    """An episode from its reset's answer; a failed reset is an episode ended by env_error."""
     trajectory = Trajectory(task_id=task.task_id, seed=task.seed)
-    try:
-        env = gym.make(family.env_id, disable_env_checker=True, **settings.env_kwargs)
-        obs, info = env.reset(seed=task.seed, options=task.reset_options())
-    except Exception as exc:  # noqa: BLE001 - any env failure is data, not a crash
+    if isinstance(answer, EnvFailure):
         trajectory.stop_reason = StopReason.env_error
-        trajectory.info = {"error": f"reset failed: {exc!r}"}
-        return Episode(env=None, trajectory=trajectory, done=True)
+        trajectory.info = {"error": answer.error}
+        return Episode(env=None, trajectory=trajectory, done=True, slot=slot)
+    info = answer.info
     trajectory.info = {k: v for k, v in info.items() if k != "admissible_actions"}
     return Episode(
-        env=env,
+        env=None,
         trajectory=trajectory,
-        observation=obs["text"],
-        image=obs.get("image"),
+        observation=answer.obs["text"],
+        image=answer.obs.get("image"),
         info=dict(info),
+        slot=slot,
     )
+
+
+def start_episode(family: TaskFamily, task: Task, settings: RolloutSettings) -> Episode:
+    """One episode whose env lives on ``Episode.env`` (expert rollouts drive it directly)."""
+    env = None
+    try:
+        env = gym.make(family.env_id, disable_env_checker=True, **settings.env_kwargs)
+        answer: Reset | EnvFailure = reset_env(env, task.seed, task.reset_options())
+    except Exception as exc:  # noqa: BLE001 - any env failure is data, not a crash
+        answer = EnvFailure(f"reset failed: {exc!r}")
+    episode = open_episode(task, answer)
+    if isinstance(answer, Reset):
+        episode.env = env
+    elif env is not None:
+        env.close()
+    return episode
 
 
 def _record_info(trajectory: Trajectory, info: dict[str, Any]) -> None:
@@ -137,16 +163,52 @@ def _phi(out: SamplerOutput) -> float:
     return turn_signal(out.uncertainty, sampled)
 
 
+class RowSeededSampler(Protocol):
+    """A sampler that can give each prompt its own random stream (``HFSampler``)."""
+
+    def generate(
+        self,
+        prompts: Sequence[Sequence[Message]],
+        params: SamplingParams,
+        *,
+        seeds: Sequence[int | None] | None = None,
+    ) -> list[SamplerOutput]: ...
+
+
+def _takes_row_seeds(sampler: Sampler) -> bool:
+    try:
+        return "seeds" in inspect.signature(sampler.generate).parameters
+    except (TypeError, ValueError):  # a builtin or C-level callable: no signature to read
+        return False
+
+
+def _generate(
+    sampler: Sampler,
+    prompts: list[Any],
+    keys: list[int],
+    params: SamplingParams,
+    seed: int,
+) -> list[SamplerOutput]:
+    """One sampler call seeded with ``seed``; where the sampler can, row ``i`` draws from a
+    stream of its own, seeded from ``seed`` and its episode's key ``keys[i]``."""
+    params = dataclasses.replace(params, seed=seed)
+    if _takes_row_seeds(sampler):
+        seeds: list[int | None] = [derive_seed(seed, key) for key in keys]
+        return cast(RowSeededSampler, sampler).generate(prompts, params, seeds=seeds)
+    return sampler.generate(prompts, params)
+
+
 def _generate_with_tds(
     sampler: Sampler,
     prompts: list[Any],
     live: list[Episode],
+    keys: list[int],
     params: SamplingParams,
     tds: TDSParams | None,
     seed: int,
 ) -> tuple[list[SamplerOutput], list[float], list[int]]:
     """Sample every live turn once, then again where TDS says the belief did not move."""
-    outs = sampler.generate(prompts, dataclasses.replace(params, seed=derive_seed(seed, 0)))
+    outs = _generate(sampler, prompts, keys, params, derive_seed(seed, 0))
     phis = [_phi(o) for o in outs]
     resamples = [0] * len(outs)
     if tds is None:
@@ -158,8 +220,12 @@ def _generate_with_tds(
         redo = [i for i in redo if resamples[i] == attempt - 1]
         if not redo:
             break
-        again = sampler.generate(
-            [prompts[i] for i in redo], dataclasses.replace(params, seed=derive_seed(seed, attempt))
+        again = _generate(
+            sampler,
+            [prompts[i] for i in redo],
+            [keys[i] for i in redo],
+            params,
+            derive_seed(seed, attempt),
         )
         for i, out in zip(redo, again, strict=True):
             outs[i], phis[i] = out, _phi(out)
@@ -167,40 +233,35 @@ def _generate_with_tds(
     return outs, phis, resamples
 
 
-def _apply(
-    family: TaskFamily,
+def _record(
     episode: Episode,
     out: SamplerOutput,
     phi: float,
     resamples: int,
     prompt: list[Any],
+    parsed: ParsedAction,
+    answer: Step | EnvFailure | None,
     settings: RolloutSettings,
 ) -> None:
-    """Parse one response, step its environment, record the turn."""
-    assert episode.env is not None
-    parsed = parse_agent_action(out.text, family.parse_action)
+    """Record one turn from its parsed response and the env's answer (None: not stepped)."""
     observation, anchor = episode.observation, str(episode.info.get("anchor", episode.observation))
     reward, valid, done = -settings.invalid_penalty, False, False
     next_obs, next_info, next_image = observation, episode.info, episode.image
-    if parsed.action is not None:
-        try:
-            obs, env_reward, terminated, truncated, info = episode.env.step(parsed.action)
-        except Exception as exc:  # noqa: BLE001 - the episode ends, the batch goes on
-            episode.done = True
-            # A service the env calls (e.g. a retriever) that is too slow says so by raising a
-            # TimeoutError: that is a timeout, not a broken environment.
-            timed_out = isinstance(exc, TimeoutError)
-            episode.trajectory.stop_reason = (
-                StopReason.timeout if timed_out else StopReason.env_error
-            )
-            episode.trajectory.info["error"] = f"step failed: {exc!r}"
-            return
+    if isinstance(answer, EnvFailure):  # the episode ends, the batch goes on
+        episode.done = True
+        episode.trajectory.stop_reason = (
+            StopReason.timeout if answer.timed_out else StopReason.env_error
+        )
+        episode.trajectory.info["error"] = answer.error
+        return
+    if answer is not None:
+        info = answer.info
         valid = bool(info.get("action_is_valid", True))
-        reward = float(env_reward) - (0.0 if valid else settings.invalid_penalty)
-        next_obs, next_info, next_image = obs["text"], dict(info), obs.get("image")
-        if terminated or truncated:
+        reward = answer.reward - (0.0 if valid else settings.invalid_penalty)
+        next_obs, next_info, next_image = answer.obs["text"], info, answer.obs.get("image")
+        if answer.terminated or answer.truncated:
             done = True
-            finish_episode(episode.trajectory, info, terminated=bool(terminated))
+            finish_episode(episode.trajectory, info, terminated=answer.terminated)
     prompt_text = prompt[-1]["content"] if prompt else ""
     episode.trajectory.turns.append(
         Turn(
@@ -234,6 +295,18 @@ def _apply(
     episode.done = done
 
 
+def _step_all(
+    envs: EnvBackend, live: list[Episode], parsed: list[ParsedAction]
+) -> list[Step | EnvFailure | None]:
+    """One backend call for every live episode with a parsed action (None for the others)."""
+    stepped = [i for i, p in enumerate(parsed) if p.action is not None]
+    answers = envs.step([live[i].slot for i in stepped], [str(parsed[i].action) for i in stepped])
+    by_row: list[Step | EnvFailure | None] = [None] * len(live)
+    for i, answer in zip(stepped, answers, strict=True):
+        by_row[i] = answer
+    return by_row
+
+
 def rollout(
     sampler: Sampler,
     family: TaskFamily,
@@ -242,27 +315,59 @@ def rollout(
     params: SamplingParams,
     settings: RolloutSettings,
     seed: int = 0,
+    *,
+    envs: EnvBackend | None = None,
+    task_offset: int = 0,
 ) -> list[TrajectoryGroup]:
-    """Play ``group_size`` episodes of every task; returns one group per task, in order."""
-    episodes = [start_episode(family, task, settings) for task in tasks for _ in range(group_size)]
+    """Play ``group_size`` episodes of every task; returns one group per task, in order.
+
+    ``envs``: where the environments live (default: in this process, made from
+    ``settings.env_kwargs``); its current batch is closed at the end, the backend is not.
+    ``task_offset``: the index of ``tasks[0]`` in the whole batch when this call plays a slice
+    of it, so every episode keeps the random streams it has in the whole batch.
+    """
+    if envs is None:
+        envs = InProcessEnvs(family.env_id, settings.env_kwargs)
+    elif envs.env_id != family.env_id:
+        raise ValueError(
+            f"the env backend makes {envs.env_id!r}, but task family {family.name!r} plays "
+            f"{family.env_id!r}"
+        )
+    episode_tasks = [task for task in tasks for _ in range(group_size)]
+    keys = [task_offset * group_size + i for i in range(len(episode_tasks))]
     try:
+        answers = envs.reset(
+            [task.seed for task in episode_tasks], [task.reset_options() for task in episode_tasks]
+        )
+        episodes = [
+            open_episode(task, answer, slot)
+            for slot, (task, answer) in enumerate(zip(episode_tasks, answers, strict=True))
+        ]
         for turn in range(settings.max_turns):
-            live = [e for e in episodes if not e.done]
-            if not live:
+            alive = [i for i, e in enumerate(episodes) if not e.done]
+            if not alive:
                 break
+            live = [episodes[i] for i in alive]
             prompts = [episode_prompt(family, e, settings.memory_window) for e in live]
             outs, phis, resamples = _generate_with_tds(
-                sampler, prompts, live, params, settings.tds, derive_seed(seed, turn)
+                sampler,
+                prompts,
+                live,
+                [keys[i] for i in alive],
+                params,
+                settings.tds,
+                derive_seed(seed, turn),
             )
-            for e, out, phi, n, prompt in zip(live, outs, phis, resamples, prompts, strict=True):
-                _apply(family, e, out, phi, n, prompt, settings)
+            parsed = [parse_agent_action(out.text, family.parse_action) for out in outs]
+            stepped = _step_all(envs, live, parsed)
+            turns = zip(live, outs, phis, resamples, prompts, parsed, stepped, strict=True)
+            for e, out, phi, n, prompt, action, answer in turns:
+                _record(e, out, phi, n, prompt, action, answer, settings)
         for e in episodes:
             if not e.done:
                 cut_episode(e)
     finally:
-        for e in episodes:
-            if e.env is not None:
-                e.env.close()
+        envs.close()
     return [
         TrajectoryGroup(
             task_id=task.task_id,
