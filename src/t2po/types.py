@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,6 +41,10 @@ class Message(TypedDict):
 
     role: str
     content: str
+    # Pictures shown with the text (RGB uint8 (H, W, 3), oldest first): a vision-language
+    # model reads them through its processor (t2po.inference.vision), an API model as
+    # image_url parts. Absent in text prompts.
+    images: NotRequired[list[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,10 @@ class Turn:
     # shows one (env.kwargs.obs_mode image or text+image); None for text observations. Kept
     # out of JSON records: transcripts reference it by path, never inline the pixels.
     image: np.ndarray | None = None
+    # Every picture in the turn's prompt, oldest first (the last is ``image``; earlier ones
+    # are kept by env.image_history > 1): what the trainer feeds the model again. Empty for
+    # text prompts; never in JSON records.
+    prompt_images: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass

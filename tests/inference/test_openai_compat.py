@@ -83,6 +83,17 @@ def test_image_becomes_data_url() -> None:
     assert to_openai_messages(PROMPT) == PROMPT  # text-only messages pass unchanged
 
 
+def test_a_prompts_pictures_become_image_parts_in_order() -> None:
+    old, now = np.zeros((2, 2, 3), dtype=np.uint8), np.full((3, 3, 3), 9, dtype=np.uint8)
+    (msg,) = to_openai_messages([{"role": "user", "content": "look", "images": [old, now]}])
+    text, first, second = msg["content"]
+    assert text == {"type": "text", "text": "look"}
+    for part, pixels in ((first, old), (second, now)):
+        url = part["image_url"]["url"]
+        decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+        assert np.array_equal(decoded, pixels)
+
+
 def test_answer_usage_cost_and_request_body(scripted_openai: ScriptedOpenAI, monkeypatch) -> None:
     monkeypatch.setenv(KEY_ENV, "sk-unit-secret")
     sampler = _sampler(

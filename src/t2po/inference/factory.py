@@ -20,14 +20,15 @@ def servable_model_path(path: str) -> str:
 def load_hf_sampler(
     path: str, *, device: str = "cpu", dtype: str = "float32", seed: int = 0
 ) -> Sampler:
-    """An :class:`~t2po.inference.hf.HFSampler` over 'tiny', an HF folder or a checkpoint."""
+    """An :class:`~t2po.inference.hf.HFSampler` over 'tiny', an HF folder or a checkpoint
+    (a vision-language model's sampler gets its processor)."""
     from t2po.inference.hf import HFSampler
-    from t2po.models.loading import load_model_and_tokenizer
+    from t2po.models.loading import load_model_and_tokenizer, load_model_processor
 
-    model, tokenizer = load_model_and_tokenizer(
-        servable_model_path(path), device=device, dtype=dtype
-    )
-    return HFSampler(model, tokenizer, device=device, seed=seed)
+    folder = servable_model_path(path)
+    model, tokenizer = load_model_and_tokenizer(folder, device=device, dtype=dtype)
+    processor = load_model_processor(folder)  # None for a text model
+    return HFSampler(model, tokenizer, device=device, seed=seed, processor=processor)
 
 
 def provides_token_signals(sampler: Sampler) -> bool:

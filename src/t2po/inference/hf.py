@@ -21,6 +21,12 @@ text with different ids; only rows whose newest token could end the stop string 
 
 The EOS id stays in ``token_ids`` (the trainer must learn to stop) but not in ``text``.
 
+Pictures (a vision-language model with its ``processor``): a prompt whose messages carry
+``images`` is encoded by the processor (``t2po.inference.vision``); the prefill forward gets
+the chunk's ``pixel_values`` and ``image_grid_thw`` and M-RoPE positions, and decoding after
+it is text only (each new token's position continues from its row's last). Text prompts take
+the path above unchanged, with or without a processor.
+
 Randomness: each step draws one uniform per row. By default all rows draw from one stream
 (``params.seed``, else the sampler's own). ``generate(..., seeds=[...])`` gives rows their
 own streams instead, so a seeded prompt samples the same tokens alone or decoded beside
@@ -40,8 +46,9 @@ import torch
 from t2po.algo.uncertainty import RunningMinMax
 from t2po.exploration.tti import TTIController
 from t2po.inference.base import SamplingParams
-from t2po.inference.chat import render_chat
+from t2po.inference.chat import encode_chat_with_images, render_chat
 from t2po.inference.sampling import SamplingWorkspace, sample_step, validate_sampling
+from t2po.inference.vision import VisionInputs, cat_vision, message_images, mrope_position_ids
 from t2po.types import FinishReason, Message, SamplerOutput
 
 _FINISH_NONE, _FINISH_STOP, _FINISH_EOS = 0, 1, 2
@@ -73,6 +80,7 @@ class HFSampler:
         seed: int = 0,
         eos_token_ids: Iterable[int] | None = None,
         compact: bool = True,
+        processor: Any | None = None,
     ) -> None:
         """
         Args:
@@ -84,6 +92,8 @@ class HFSampler:
             eos_token_ids: ids that end a response; default: the tokenizer's EOS plus the
                 model's ``generation_config.eos_token_id``.
             compact: drop finished rows from the forward once they are half the batch.
+            processor: a vision-language model's processor (``AutoProcessor``); needed for
+                prompts with pictures, unused by text prompts.
         """
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError(
@@ -95,6 +105,7 @@ class HFSampler:
         self.device = torch.device(device)
         self.max_batch_size = max_batch_size
         self.compact = compact
+        self.processor = processor
         self._generator = torch.Generator(device=self.device).manual_seed(seed)
         self.eos_ids = sorted(set(eos_token_ids or self._default_eos_ids()))
         pad = tokenizer.pad_token_id
@@ -141,7 +152,11 @@ class HFSampler:
         )
         # One rendering path for sampling and for SFT, so both see the same prompt tokens.
         texts = [render_chat(self.tokenizer, messages) for messages in prompts]
-        prompt_ids: list[list[int]] = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        vision: list[VisionInputs | None] = [None] * len(prompts)
+        if any(message_images(messages) for messages in prompts):
+            prompt_ids, vision = self._encode_with_images(prompts)
+        else:
+            prompt_ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         in_think = [self._prompt_opens_think(t, params) for t in texts]
 
         was_training = bool(getattr(self.model, "training", False))
@@ -157,6 +172,7 @@ class HFSampler:
                     generator,
                     None if row_generators is None else row_generators[start:end],
                     None if on_step is None else _offset_hook(on_step, start),
+                    vision[start:end],
                 )
         finally:
             if was_training:
@@ -176,6 +192,16 @@ class HFSampler:
         elif isinstance(gen_eos, list | tuple):
             ids += [int(i) for i in gen_eos]
         return ids
+
+    def _encode_with_images(
+        self, prompts: Sequence[Sequence[Message]]
+    ) -> tuple[list[list[int]], list[VisionInputs | None]]:
+        """Per prompt: its ids (placeholders expanded) and its pictures (None for text)."""
+        encoded = [
+            encode_chat_with_images(self.tokenizer, self.processor, messages)
+            for messages in prompts
+        ]
+        return [ids for ids, _ in encoded], [v for _, v in encoded]
 
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -225,10 +251,20 @@ class HFSampler:
         except TypeError:  # older transformers
             return DynamicCache()
 
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache: Any) -> Any:
+    def _forward(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        pos: torch.Tensor,
+        cache: Any,
+        vision: VisionInputs | None = None,
+    ) -> Any:
         kwargs: dict[str, Any] = {self._cache_kw: cache}
         if self._keep_kw is not None:
             kwargs[self._keep_kw] = 1
+        if vision is not None:
+            kwargs["pixel_values"] = vision.pixel_values.to(self.device)
+            kwargs["image_grid_thw"] = vision.image_grid_thw.to(self.device)
         out = self.model(
             input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **kwargs
         )
@@ -244,6 +280,7 @@ class HFSampler:
         generator: torch.Generator,
         row_generators: list[torch.Generator | None] | None = None,
         on_step: Callable[[list[int | None]], None] | None = None,
+        vision_rows: Sequence[VisionInputs | None] = (),
     ) -> list[SamplerOutput]:
         dev, pad = self.device, self.pad_id
         b, t_max = len(prompt_ids), params.max_new_tokens
@@ -254,7 +291,13 @@ class HFSampler:
             input_B_P[i, p_len - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             mask_B_P[i, p_len - len(ids) :] = 1
         input_B_P, mask_B_P = input_B_P.to(dev), mask_B_P.to(dev)
-        pos_B_P = (mask_B_P.cumsum(-1) - 1).clamp_min(0)
+        vision = cat_vision(vision_rows)
+        if vision is None:
+            pos_B_P = (mask_B_P.cumsum(-1) - 1).clamp_min(0)
+            last_pos_B = pos_B_P[:, -1]
+        else:  # (3, B, P) M-RoPE positions; the prompt ends in text, equal in all three
+            pos_B_P = mrope_position_ids(self.model, input_B_P, mask_B_P, vision)
+            last_pos_B = pos_B_P[0, :, -1]
 
         tokens_B_T = torch.full((b, t_max), pad, dtype=torch.long, device=dev)
         logprobs_B_T = torch.zeros((b, t_max), dtype=torch.float32, device=dev)
@@ -285,8 +328,10 @@ class HFSampler:
         cache = self._new_cache()
         rows = torch.arange(b, device=dev)  # original row of each row in the running batch
         mask_R_S = mask_B_P
-        next_pos_R = pos_B_P[:, -1] + 1
-        logits_R_V = self._forward(input_B_P, mask_B_P, pos_B_P, cache) if t_max > 0 else None
+        next_pos_R = last_pos_B + 1
+        logits_R_V = (
+            self._forward(input_B_P, mask_B_P, pos_B_P, cache, vision) if t_max > 0 else None
+        )
 
         for t in range(t_max):
             assert logits_R_V is not None

@@ -186,17 +186,21 @@ def image_data_url(image: Any) -> str:
 
 
 def to_openai_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """Chat messages in the API's shape; a message with an ``"image"`` entry (an observation
-    of a vision task) becomes text + ``image_url`` content parts."""
+    """Chat messages in the API's shape; a message with pictures (``"images"``, oldest first,
+    as the rollout engine attaches them; or one ``"image"``) becomes text + one ``image_url``
+    content part per picture."""
     out: list[dict[str, Any]] = []
     for message in messages:
-        image = dict(message).get("image")
-        if image is None:
+        entries: dict[str, Any] = dict(message)
+        images = list(entries.get("images") or [])
+        if entries.get("image") is not None:
+            images.append(entries["image"])
+        if not images:
             out.append({"role": message["role"], "content": message["content"]})
             continue
-        parts = [
-            {"type": "text", "text": message["content"]},
-            {"type": "image_url", "image_url": {"url": image_data_url(image)}},
+        parts: list[dict[str, Any]] = [{"type": "text", "text": message["content"]}]
+        parts += [
+            {"type": "image_url", "image_url": {"url": image_data_url(image)}} for image in images
         ]
         out.append({"role": message["role"], "content": parts})
     return out

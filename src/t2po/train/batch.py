@@ -2,7 +2,9 @@
 
 With a memory window every turn is an independent sample (its prompt already holds the
 history it needs), so the unit of training data is the *turn*: prompt ids + response ids,
-a loss mask over the response, and the turn's advantage.
+a loss mask over the response, and the turn's advantage. A turn whose prompt showed pictures
+also carries them (``VisionInputs``: the processor's pixels, as the sampler fed them), and
+its batch carries the batch's pixels for the forward pass.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 from torch import Tensor
 
 from t2po.algo.advantages import TurnBatch, anchor_step_groups
+from t2po.inference.vision import VisionInputs, cat_vision, mm_token_types
 from t2po.types import Trajectory, TrajectoryGroup, Turn
 
 
@@ -74,6 +77,10 @@ class TokenBatch:
     loss_mask_B_L1: Tensor
     response_mask_B_L1: Tensor  # every response token, trained or not (forced ones included)
     prompt_lens_B: Tensor
+    # Rows with pictures (vision-language models): their pixels in row order, and where the
+    # picture placeholders sit (1) among the tokens. None for a batch of text rows.
+    vision: VisionInputs | None = None
+    mm_token_type_ids_B_L: Tensor | None = None
 
 
 def collate(
@@ -81,8 +88,10 @@ def collate(
     responses: Sequence[Sequence[int]],
     trainable: Sequence[Sequence[bool]],
     pad_id: int,
+    vision: Sequence[VisionInputs | None] = (),
 ) -> TokenBatch:
-    """Pack turns into one right-padded batch. ``trainable[i]`` has one flag per response token."""
+    """Pack turns into one right-padded batch. ``trainable[i]`` has one flag per response token;
+    ``vision[i]`` (when given) the pictures of prompt ``i`` (None for a text prompt)."""
     lengths = [len(p) + len(r) for p, r in zip(prompts, responses, strict=True)]
     B, L = len(lengths), max(lengths)
     input_ids = torch.full((B, L), pad_id, dtype=torch.long)
@@ -96,12 +105,17 @@ def collate(
         # Target j predicts input j + 1, so response token i sits at target n_p + i - 1.
         response_mask[b, n_p - 1 : n_p - 1 + n_r] = True
         loss_mask[b, n_p - 1 : n_p - 1 + n_r] = torch.tensor(list(m), dtype=torch.bool)
+    pictures = cat_vision(vision)
     return TokenBatch(
         input_ids_B_L=input_ids,
         attention_mask_B_L=attention,
         loss_mask_B_L1=loss_mask,
         response_mask_B_L1=response_mask,
         prompt_lens_B=torch.tensor([len(p) for p in prompts], dtype=torch.long),
+        vision=pictures,
+        mm_token_type_ids_B_L=(
+            None if pictures is None else mm_token_types(input_ids, pictures.image_token_id)
+        ),
     )
 
 

@@ -36,7 +36,8 @@ from t2po.config import Config
 from t2po.envs.base import TaskFamily
 from t2po.envs.registry import get_family, load_plugins
 from t2po.inference.base import Sampler, SamplingParams
-from t2po.inference.chat import encode_chat
+from t2po.inference.chat import encode_chat_with_images
+from t2po.models.vision import copy_processor_files
 from t2po.rollout.engine import RolloutSettings, Task, rollout
 from t2po.rollout.expert import expert_rollout
 from t2po.rollout.overthink import overthink_episodes
@@ -131,16 +132,26 @@ def teacher_trajectories(
 
 
 def sft_examples(
-    trajectories: Sequence[Trajectory], family: TaskFamily, tokenizer: Any
+    trajectories: Sequence[Trajectory],
+    family: TaskFamily,
+    tokenizer: Any,
+    processor: Any | None = None,
 ) -> list[SFTExample]:
-    """One example per turn: the turn's prompt, then its response and the end-of-turn token."""
+    """One example per turn: the turn's prompt, then its response and the end-of-turn token.
+
+    A turn whose prompt showed pictures (``Turn.prompt_images``) is encoded with them through
+    the vision-language model's ``processor``, as the sampler encodes it."""
     eos = tokenizer.eos_token_id
     examples = []
     for trajectory in trajectories:
         for turn in trajectory.turns:
-            prompt = encode_chat(tokenizer, turn_messages(family.instructions, turn.prompt_text))
+            messages = turn_messages(family.instructions, turn.prompt_text)
+            if turn.prompt_images:
+                messages[-1]["images"] = list(turn.prompt_images)
+            prompt, vision = encode_chat_with_images(tokenizer, processor, messages)
             target = tokenizer(turn.response_text, add_special_tokens=False)["input_ids"]
-            examples.append(SFTExample(prompt, list(target) + ([eos] if eos is not None else [])))
+            target = list(target) + ([eos] if eos is not None else [])
+            examples.append(SFTExample(prompt, target, vision))
     return examples
 
 
@@ -183,6 +194,7 @@ def cold_start(
     val_fraction: float = 0.0,
     show_progress: bool = True,
     base_model: Path | None = None,
+    processor: Any | None = None,
 ) -> ColdStartResult:
     """Run the whole cold start; saves the fine-tuned model to ``out_dir`` when given.
 
@@ -192,7 +204,8 @@ def cold_start(
     ``tokenizer`` to every kept thought. ``val_fraction`` of the kept episodes
     (at least one when it is > 0) are held out of training; SFT ends on the epoch where
     their loss was lowest. ``base_model``, the folder ``model`` was loaded from, is named
-    and hashed in the result."""
+    and hashed in the result. ``processor``: a vision-language model's, for turns that show
+    pictures (its files are saved beside the model)."""
     t0 = time.perf_counter()
     trajectories = teacher_trajectories(
         family, tasks, settings, teacher, teacher_params, seed, expert_slip, format_only
@@ -216,7 +229,7 @@ def cold_start(
             f"its first turn; the first error: {failed[0].info.get('error', failed[0].stop_reason)}"
         )
     train_eps, val_eps = split_episodes(kept, val_fraction, seed)
-    examples = sft_examples(train_eps, family, tokenizer)
+    examples = sft_examples(train_eps, family, tokenizer, processor)
     bar = progress(
         total=epochs * ((len(examples) + batch_size - 1) // batch_size),
         desc="cold start SFT",
@@ -238,7 +251,7 @@ def cold_start(
         lr=lr,
         batch_size=batch_size,
         generator=generator,
-        val_examples=sft_examples(val_eps, family, tokenizer),
+        val_examples=sft_examples(val_eps, family, tokenizer, processor),
         on_step=on_step,
     )
     bar.close()
@@ -262,6 +275,8 @@ def cold_start(
         tmp = out_dir.with_name(out_dir.name + ".tmp")
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        if processor is not None and base_model is not None:
+            copy_processor_files(base_model, tmp)
         (tmp / "cold_start.json").write_text(json.dumps(result.__dict__, indent=2))
         if out_dir.exists():
             import shutil
@@ -285,17 +300,24 @@ def cold_start_from_config(
     ``t2po train`` with ``train.cold_start`` run the same cold start.
     """
     from t2po.inference.hf import HFSampler
-    from t2po.models.loading import load_model_and_tokenizer, resolve_model_path
+    from t2po.models.loading import (
+        load_model_and_tokenizer,
+        load_model_processor,
+        resolve_model_path,
+    )
     from t2po.rollout.engine import derive_seed
     from t2po.settings import rollout_settings, sampling_params
 
     model, tokenizer = load_model_and_tokenizer(
         cfg.model.path, device=cfg.model.device, dtype=cfg.model.dtype
     )
+    processor = load_model_processor(cfg.model.path)  # None for a text model
     if teacher is None and cfg.rft.teacher == "policy":
         # The base model as its own teacher (method.md §6): its rollouts are all played
         # before SFT starts, so the teacher can share the weights about to be tuned.
-        teacher = HFSampler(model, tokenizer, device=cfg.model.device, seed=cfg.seed)
+        teacher = HFSampler(
+            model, tokenizer, device=cfg.model.device, seed=cfg.seed, processor=processor
+        )
         teacher_params = sampling_params(cfg, evaluation=True)
     load_plugins(cfg.env.plugins)  # a library caller may not have gone through the CLI
     family = get_family(cfg.env.family)
@@ -324,4 +346,5 @@ def cold_start_from_config(
         val_fraction=cfg.rft.val_fraction,
         show_progress=cfg.log.progress,
         base_model=resolve_model_path(cfg.model.path),
+        processor=processor,
     )

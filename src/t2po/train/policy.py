@@ -32,17 +32,27 @@ def forward_token_stats(
     """Log-probs of each target token under ``model`` (logits divided by ``temperature``).
 
     Only logits from the first response position on are materialised (``logits_to_keep``),
-    which matters for large vocabularies.
+    which matters for large vocabularies. A batch with pictures also passes their pixels and
+    where their placeholders sit; the model then takes its M-RoPE positions from them, as the
+    sampler's prefill did (``t2po.inference.vision``).
     """
     device = next(model.parameters()).device
     L = tb.input_ids_B_L.shape[1]
     start = response_window_start(tb)
     input_ids = tb.input_ids_B_L.to(device)
+    pictures: dict[str, Tensor] = {}
+    if tb.vision is not None and tb.mm_token_type_ids_B_L is not None:
+        pictures = {
+            "pixel_values": tb.vision.pixel_values.to(device),
+            "image_grid_thw": tb.vision.image_grid_thw.to(device),
+            "mm_token_type_ids": tb.mm_token_type_ids_B_L.to(device),
+        }
     out = model(
         input_ids=input_ids,
         attention_mask=tb.attention_mask_B_L.to(device),
         logits_to_keep=L - start,
         use_cache=False,
+        **pictures,
     )
     # logits_to_keep keeps positions [start, L); position j predicts target j (= input j+1).
     logits = out.logits[:, :-1].float()

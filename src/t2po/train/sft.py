@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from t2po.algo.losses import masked_mean
+from t2po.inference.vision import VisionInputs
 from t2po.train.batch import TokenBatch, collate
 from t2po.train.policy import forward_token_stats
 
@@ -27,6 +28,7 @@ from t2po.train.policy import forward_token_stats
 class SFTExample:
     prompt_ids: list[int]
     target_ids: list[int]
+    vision: VisionInputs | None = None  # the prompt's pictures (vision-language models)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ def _batches(
             [e.target_ids for e in chunk],
             [[True] * len(e.target_ids) for e in chunk],
             pad_id,
+            [e.vision for e in chunk],
         )
 
 

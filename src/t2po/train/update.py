@@ -25,6 +25,7 @@ from t2po.algo.losses import (
     masked_mean,
     ppo_dual_clip_loss,
 )
+from t2po.inference.vision import VisionInputs
 from t2po.settings import UpdateParams
 from t2po.train.batch import TokenBatch, collate
 from t2po.train.distributed import SINGLE, Ranks, gather, gradient_sync, local_value, merge_stats
@@ -40,6 +41,7 @@ class Sample:
     response_ids: list[int]
     trainable: list[bool]
     advantage: float
+    vision: VisionInputs | None = None  # the prompt's pictures, as the sampler fed them
 
 
 def _micro_batches(
@@ -53,6 +55,7 @@ def _micro_batches(
             [s.response_ids for s in chunk],
             [s.trainable for s in chunk],
             pad_id,
+            [s.vision for s in chunk],
         )
         out.append((tb, torch.tensor([s.advantage for s in chunk], dtype=torch.float32)))
     return out
