@@ -1,0 +1,170 @@
+"""Environments in Ray actors and rollout workers on Ray (local Ray, 2 logical CPUs).
+
+Ray starts once for the module (a few seconds) and is shut down after it; every wait on an
+actor has a timeout, so a hung actor fails the test instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+from conftest import default_rollout, default_sampling
+
+from t2po.envs.registry import get_family
+from t2po.inference.hf import HFSampler
+from t2po.inference.scripted import ScriptedSampler
+from t2po.models.loading import load_model_and_tokenizer, resolve_model_path
+from t2po.rollout.engine import Task, rollout
+from t2po.rollout.ray_envs import RayEnvs
+from t2po.rollout.workers import RolloutWorkers, WorkerSpec
+from t2po.types import StopReason, TrajectoryGroup
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow
+
+TIMEOUT_S = 120.0
+MOVES = ["up", "left", "down", "right", "up"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def scripted_moves(on_call: Any = None) -> ScriptedSampler:
+    """Moves handed out in order, cycling; ``on_call(i)`` runs before sampler call ``i``."""
+    sampler = ScriptedSampler([f"<think>t</think><action>{m}</action>" for m in MOVES])
+    if on_call is None:
+        return sampler
+    generate = sampler.generate
+    counter = iter(range(10**6))
+
+    def hooked(prompts: Any, params: Any) -> Any:
+        on_call(next(counter))
+        return generate(prompts, params)
+
+    sampler.generate = hooked  # type: ignore[method-assign]
+    return sampler
+
+
+def outcome(groups: list[TrajectoryGroup]) -> list[Any]:
+    return [
+        (t.task_id, t.stop_reason, [(u.observation, u.action, u.reward) for u in t.turns])
+        for g in groups
+        for t in g.trajectories
+    ]
+
+
+TASKS = [Task(f"sokoban-{i}", 40 + i) for i in range(3)]
+
+
+def test_env_actors_play_the_in_process_episodes_each_on_its_own_process() -> None:
+    family = get_family("sokoban")
+    settings = default_rollout(max_turns=4)
+    here = rollout(scripted_moves(), family, TASKS, 2, default_sampling(), settings)
+    envs = RayEnvs(family.env_id, {}, 2, timeout_s=TIMEOUT_S)
+    try:
+        there = rollout(scripted_moves(), family, TASKS, 2, default_sampling(), settings, envs=envs)
+        pids = ray.get([a.pid.remote() for a in envs.actors], timeout=TIMEOUT_S)
+    finally:
+        envs.shutdown()
+    assert outcome(there) == outcome(here)
+    assert len(set(pids)) == 2 and os.getpid() not in pids
+    assert envs.restarts == 0
+
+
+def test_a_killed_env_actor_ends_its_episodes_with_env_error_and_is_replaced() -> None:
+    family = get_family("sokoban")
+    settings = default_rollout(max_turns=4)
+    envs = RayEnvs(family.env_id, {}, 2, timeout_s=TIMEOUT_S)
+
+    def kill_first_actor(call: int) -> None:
+        if call == 2:  # before the third turn's sampling: two steps done on every slot
+            ray.kill(envs.actors[0], no_restart=True)
+
+    try:
+        groups = rollout(
+            scripted_moves(on_call=kill_first_actor),
+            family,
+            TASKS,
+            2,
+            default_sampling(),
+            settings,
+            envs=envs,
+        )
+        trajectories = [t for g in groups for t in g.trajectories]
+        # Actor 0 held slots 0..2 (6 episodes over 2 actors): they end at the third step.
+        for t in trajectories[:3]:
+            assert t.stop_reason == StopReason.env_error, t.info
+            assert "env worker 0 died" in t.info["error"]
+            assert len(t.turns) == 2
+        for t in trajectories[3:]:
+            assert t.stop_reason != StopReason.env_error, t.info
+        assert envs.restarts == 1
+        # The next iteration plays every episode again, on the replacement actor too.
+        again = rollout(scripted_moves(), family, TASKS, 2, default_sampling(), settings, envs=envs)
+        assert all(t.stop_reason != StopReason.env_error for g in again for t in g.trajectories)
+        here = rollout(scripted_moves(), family, TASKS, 2, default_sampling(), settings)
+        assert outcome(again) == outcome(here)
+    finally:
+        envs.shutdown()
+
+
+def perturbed_tiny() -> tuple[torch.nn.Module, Any]:
+    """The tiny model with seeded noise on every weight: not what a worker loads from disk."""
+    model, tokenizer = load_model_and_tokenizer("tiny")
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=generator))
+    return model, tokenizer
+
+
+def tokens(groups: list[TrajectoryGroup]) -> list[Any]:
+    return [
+        [(u.response_token_ids, u.action, u.reward, u.observation) for u in t.turns]
+        for g in groups
+        for t in g.trajectories
+    ]
+
+
+def logprobs(groups: list[TrajectoryGroup]) -> torch.Tensor:
+    return torch.tensor(
+        [x for g in groups for t in g.trajectories for u in t.turns for x in u.logprobs]
+    )
+
+
+def test_one_and_two_rollout_workers_play_the_trajectories_of_the_trainer_weights() -> None:
+    family = get_family("sokoban")
+    model, tokenizer = perturbed_tiny()
+    params = default_sampling(max_new_tokens=10, temperature=1.0)
+    settings = default_rollout(max_turns=2)
+    tasks = [Task(f"sokoban-{i}", 70 + i) for i in range(3)]
+    here = rollout(HFSampler(model, tokenizer), family, tasks, 2, params, settings, seed=9)
+    spec = WorkerSpec(
+        model_path=str(resolve_model_path("tiny")), device="cpu", dtype="float32", seed=0
+    )
+    played = {}
+    for n in (1, 2):
+        workers = RolloutWorkers(n, spec, timeout_s=TIMEOUT_S)
+        try:
+            with pytest.raises(RuntimeError, match="sync"):
+                workers.rollout("sokoban", tasks, 2, params, settings, seed=9)
+            assert workers.sync(model, 1) is True
+            assert workers.sync(model, 1) is False  # same version: nothing sent again
+            assert workers.pushes == 1
+            played[n] = workers.rollout("sokoban", tasks, 2, params, settings, seed=9)
+            info = workers.info()
+        finally:
+            workers.shutdown()
+        assert len({i["pid"] for i in info}) == n and all(i["version"] == 1 for i in info)
+        assert all(i["threads"] == max(1, (os.cpu_count() or 1) // n) for i in info)
+    assert [g.task_id for g in played[2]] == [t.task_id for t in tasks]
+    assert tokens(played[1]) == tokens(played[2]) == tokens(here)
+    torch.testing.assert_close(logprobs(played[2]), logprobs(here), rtol=1e-4, atol=1e-5)
