@@ -52,6 +52,7 @@ class RolloutSettings:
     invalid_penalty: float
     tds: TDSParams | None = None  # None = TDS off (always off in evaluation)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    image_history: int = 1  # pictures in a prompt: those of the last k steps it shows
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,11 @@ def cut_episode(episode: Episode) -> None:
     _record_info(episode.trajectory, episode.info)
 
 
-def episode_prompt(family: TaskFamily, episode: Episode, memory_window: int) -> list[Any]:
+def episode_prompt(
+    family: TaskFamily, episode: Episode, memory_window: int, image_history: int = 1
+) -> list[Any]:
+    """The episode's next prompt; an image observation's picture rides on the user message
+    with those of the last ``image_history`` steps shown (``build_messages``)."""
     admissible = episode.info.get("admissible_actions") if family.list_admissible else None
     return build_messages(
         family.instructions,
@@ -155,6 +160,8 @@ def episode_prompt(family: TaskFamily, episode: Episode, memory_window: int) -> 
         turn_index=len(episode.trajectory.turns),
         task=episode.info.get("task"),
         admissible_actions=admissible,
+        image=episode.image,
+        image_history=image_history,
     )
 
 
@@ -283,11 +290,14 @@ def _record(
             done=done,
             parse_error=parsed.error,
             image=episode.image,
+            prompt_images=list(prompt[-1].get("images", [])) if prompt else [],
         )
     )
     episode.history.append(
         HistoryEntry(
-            observation, parsed.action if parsed.action is not None else INVALID_ACTION_NOTE
+            observation,
+            parsed.action if parsed.action is not None else INVALID_ACTION_NOTE,
+            episode.image,
         )
     )
     episode.observation, episode.info, episode.image = next_obs, next_info, next_image
@@ -348,7 +358,10 @@ def rollout(
             if not alive:
                 break
             live = [episodes[i] for i in alive]
-            prompts = [episode_prompt(family, e, settings.memory_window) for e in live]
+            prompts = [
+                episode_prompt(family, e, settings.memory_window, settings.image_history)
+                for e in live
+            ]
             outs, phis, resamples = _generate_with_tds(
                 sampler,
                 prompts,

@@ -98,7 +98,9 @@ def expert_rollout(
                 thought = step.thought
                 if (format_only or action != step.action) and hasattr(expert, "slip_thought"):
                     thought = expert.slip_thought(thought, action)
-                prompt = episode_prompt(family, episode, settings.memory_window)
+                prompt = episode_prompt(
+                    family, episode, settings.memory_window, settings.image_history
+                )
                 obs, reward, terminated, truncated, info = episode.env.step(action)
                 done = bool(terminated or truncated)
                 episode.trajectory.turns.append(
@@ -120,9 +122,10 @@ def expert_rollout(
                         reward=float(reward),
                         done=done,
                         image=episode.image,
+                        prompt_images=list(prompt[-1].get("images", [])),
                     )
                 )
-                episode.history.append(HistoryEntry(episode.observation, action))
+                episode.history.append(HistoryEntry(episode.observation, action, episode.image))
                 episode.observation, episode.info = obs["text"], dict(info)
                 episode.image = obs.get("image")
                 if done:
