@@ -94,6 +94,12 @@ class RolloutConfig:
     """Weight of normalised entropy in the uncertainty signal M_t (method.md §2)."""
     top_j: int = 20
     """j of the top-j confidence C_t (must be >= 2)."""
+    env_workers: int = 0
+    """Ray actors holding the environments (extra [ray]), each a slice of the batch's
+    episodes, stepped in parallel (per rollout worker with rollout.workers); 0 = in process."""
+    workers: int = 0
+    """Ray rollout workers (extra [ray]): one policy copy each (a GPU each on CUDA), the tasks
+    split among them; 0 = sample in the trainer's process."""
 
 
 @dataclass
@@ -537,6 +543,15 @@ def validate(cfg: Config) -> None:
         (0.0 <= cfg.rollout.alpha <= 1.0, "rollout.alpha must be in [0, 1]"),
         (cfg.rollout.group_size >= 1, "rollout.group_size must be >= 1"),
         (cfg.rollout.tasks_per_iter >= 1, "rollout.tasks_per_iter must be >= 1"),
+        (
+            cfg.rollout.env_workers >= 0,
+            f"rollout.env_workers must be >= 0 (0 = environments in process), "
+            f"got {cfg.rollout.env_workers}",
+        ),
+        (
+            cfg.rollout.workers >= 0,
+            f"rollout.workers must be >= 0 (0 = sample in process), got {cfg.rollout.workers}",
+        ),
         (cfg.env.max_turns >= 1, "env.max_turns must be >= 1"),
         (cfg.algo.dual_clip_c > 1.0, "algo.dual_clip_c must be > 1"),
         (0.0 < cfg.algo.top_entropy_frac <= 1.0, "algo.top_entropy_frac must be in (0, 1]"),

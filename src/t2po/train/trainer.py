@@ -11,6 +11,10 @@ uninterrupted run would have done.
 Under ``torchrun`` the same loop runs on every rank: rank 0 rolls out, computes the
 advantages and broadcasts the turn samples; every rank updates on its share of them (DDP, or
 FSDP2 with ``train.fsdp``); rank 0 logs and checkpoints (``t2po.train.distributed``).
+
+Rank 0 may roll out through Ray: environment actors (``rollout.env_workers``) or rollout
+workers with their own model copies (``rollout.workers``), which get the weights after every
+update (``t2po.rollout.workers``); the loop is the same.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from t2po.inference.hf import HFSampler
 from t2po.models.loading import load_model_and_tokenizer, resolve_model_path
 from t2po.models.lora import AdaptersOff, apply_lora, decoding_model, is_lora
 from t2po.rollout.engine import derive_seed, rollout
+from t2po.rollout.ray_envs import RayEnvs
+from t2po.rollout.workers import RolloutWorkers, WorkerSpec
 from t2po.settings import RunSettings, seed_everything, train_tasks
 from t2po.telemetry.loggers import make_loggers
 from t2po.telemetry.metrics import rollout_metrics
@@ -142,6 +148,12 @@ class Trainer:
             self.start_iteration = self.checkpoint.iteration
         # With LoRA the sampler runs the inner HF model: the same modules, adapters active.
         self.sampler = HFSampler(decoding_model(self.model), self.tokenizer, device=self.device)
+        # Bumped by every update; Ray rollout workers reload the weights only when it moved.
+        self.weights_version = 0
+        self.env_workers: RayEnvs | None = None
+        self.rollout_workers: RolloutWorkers | None = None
+        if self.ranks.is_main:  # rank 0 rolls out, so it alone drives Ray workers
+            self._start_ray_workers()
         self.estimator = get_advantage_estimator(cfg.algo.adv_estimator)
         # Only rank 0 writes logs and transcripts (the other ranks' loggers are none).
         main = self.ranks.is_main
@@ -214,6 +226,37 @@ class Trainer:
             f"in {result.seconds:.0f}s"
         )
 
+    def _start_ray_workers(self) -> None:
+        """Ray actors for ``rollout.workers`` (they own their envs, ``rollout.env_workers``
+        actors each when asked) or else for ``rollout.env_workers``; none when both are 0."""
+        cfg = self.cfg
+        r = cfg.rollout
+        if r.workers > 0:
+            spec = WorkerSpec(
+                model_path=str(resolve_model_path(self._initial_weights())),
+                device=cfg.model.device,
+                dtype=cfg.model.dtype,
+                seed=cfg.seed,
+                plugins=tuple(cfg.env.plugins),
+                lora=self.settings.lora,
+                base_path=str(self._base_path()),
+                env_workers=r.env_workers,
+            )
+            self.rollout_workers = RolloutWorkers(r.workers, spec)
+        elif r.env_workers > 0:
+            self.env_workers = RayEnvs(
+                self.family.env_id,
+                self.settings.train_rollout.env_kwargs,
+                r.env_workers,
+                plugins=cfg.env.plugins,
+            )
+
+    def _stop_ray_workers(self) -> None:
+        if self.rollout_workers is not None:
+            self.rollout_workers.shutdown()
+        if self.env_workers is not None:
+            self.env_workers.shutdown()
+
     def _extra_modules(self) -> dict[str, Any]:
         modules: dict[str, Any] = {"scheduler": self.scheduler}
         if self.critic is not None and self.critic_optimizer is not None:
@@ -273,6 +316,7 @@ class Trainer:
         finally:
             # Also on a crash: trackers flush and mark the run ended; checkpoints are on disk.
             self.loggers.close()
+            self._stop_ray_workers()
 
     def _iterate(self) -> list[dict[str, float]]:
         cfg = self.cfg
@@ -338,14 +382,23 @@ class Trainer:
         """Training rollouts: G episodes per task, TTI in the sampler, TDS in the engine."""
         cfg = self.cfg
         self.model.eval()
+        tasks, seed = train_tasks(cfg, iteration), derive_seed(cfg.seed, "rollout", iteration)
+        sampling, settings = self.settings.train_sampling, self.settings.train_rollout
+        if self.rollout_workers is not None:
+            # The weights of the last update, sent once through Ray's object store.
+            self.rollout_workers.sync(self.model, self.weights_version)
+            return self.rollout_workers.rollout(
+                self.family.name, tasks, cfg.rollout.group_size, sampling, settings, seed
+            )
         return rollout(
             self.sampler,
             self.family,
-            train_tasks(cfg, iteration),
+            tasks,
             cfg.rollout.group_size,
-            self.settings.train_sampling,
-            self.settings.train_rollout,
-            seed=derive_seed(cfg.seed, "rollout", iteration),
+            sampling,
+            settings,
+            seed=seed,
+            envs=self.env_workers,
         )
 
     def advantages(self, groups: list[TrajectoryGroup]) -> tuple[list[Sample], dict[str, float]]:
@@ -410,6 +463,7 @@ class Trainer:
             ranks=self.ranks,
         )
         self.policy.eval()
+        self.weights_version += 1
         if distributed.is_fsdp(self.policy):
             # Rank 0's whole copy (rollouts, validation, checkpoints) takes the new weights.
             whole = distributed.full_model_state(self.policy)
