@@ -1,0 +1,174 @@
+"""env_workers: the real ALFWorld engine stepped in process vs in 2 Ray env actors.
+
+What ``rollout.env_workers`` is for: an engine that costs real time per step. Both arms play
+the same 32 household episodes (``t2po/Household-v0``, ``engine=alfworld``) with the same
+scripted actions, through the env backend the rollout engine uses (``t2po.rollout.envs``):
+one ``reset`` of the whole batch, then one ``step`` call per turn for every live episode, as
+the engine does after sampling. The actions (a seeded random walk of admissible actions, then
+the expert's plan to the goal) are recorded once on the native engine.
+
+1. ``in_process``: ``InProcessEnvs`` (every env in this process, stepped one after another);
+2. ``ray_2``: ``RayEnvs`` with 2 actors, each holding half the episodes, stepped in parallel.
+
+Both arms are warmed up first (the actors started and ALFWorld imported in every process),
+so the timings are resets and steps only. The ratio is steps per second over the whole play,
+resets included (an iteration pays both); the table also shows steps alone. The observations
+of the two arms are compared (expected: identical). Usage::
+
+    python benchmarks/env_workers.py           # 32 episodes, 2 repeats
+    python benchmarks/env_workers.py --quick   # 4 episodes, short walks, 1 repeat
+
+Last line: ``RESULT env_workers speedup=<ray steps/s / in-process steps/s>``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import _common as common
+
+from t2po.envs.household import HouseholdEnv, HouseholdExpert
+from t2po.rollout.envs import EnvBackend, EnvFailure, InProcessEnvs, Reset, Step
+
+NAME = "env_workers"
+DEFAULT_REPEATS = 2
+FULL = {"episodes": 32, "walk": 10, "max_actions": 40, "workers": 2}
+QUICK = {"episodes": 4, "walk": 3, "max_actions": 8, "workers": 2}
+ENV_ID = "t2po/Household-v0"
+SPLIT = "train"
+
+
+def action_script(seed: int, walk: int, max_actions: int) -> list[str]:
+    """``walk`` random admissible actions, then the expert's plan (native engine)."""
+    env = HouseholdEnv(max_steps=10_000)
+    obs, info = env.reset(seed=seed, options={"split": SPLIT})
+    expert = HouseholdExpert(env)
+    rng = random.Random(seed)
+    actions: list[str] = []
+    while len(actions) < max_actions and not info["won"]:
+        if len(actions) < walk:
+            action = rng.choice(info["admissible_actions"])
+        else:
+            action = expert.act(obs, info).action
+        actions.append(action)
+        obs, _, _, _, info = env.step(action)
+    return actions
+
+
+def play(envs: EnvBackend, seeds: list[int], scripts: list[list[str]]) -> dict[str, Any]:
+    """Reset every episode, then step every live one per turn, as the rollout engine does."""
+    start = time.perf_counter()
+    answers = envs.reset(seeds, [{"split": SPLIT}] * len(seeds))
+    reset_s = time.perf_counter() - start
+    failures = [a.error for a in answers if isinstance(a, EnvFailure)]
+    texts: list[list[str]] = [[a.obs["text"]] if isinstance(a, Reset) else [] for a in answers]
+    live = [i for i, a in enumerate(answers) if isinstance(a, Reset)]
+    steps, turn = 0, 0
+    start = time.perf_counter()
+    while live:
+        live = [i for i in live if turn < len(scripts[i])]
+        if not live:
+            break
+        stepped = envs.step(live, [scripts[i][turn] for i in live])
+        steps += len(live)
+        still = []
+        for i, answer in zip(live, stepped, strict=True):
+            if isinstance(answer, EnvFailure):
+                failures.append(answer.error)
+                continue
+            assert isinstance(answer, Step)
+            texts[i].append(answer.obs["text"])
+            if not (answer.terminated or answer.truncated):
+                still.append(i)
+        live, turn = still, turn + 1
+    step_s = time.perf_counter() - start
+    envs.close()
+    return {
+        "reset_s": reset_s,
+        "step_s": step_s,
+        "steps": steps,
+        "texts": texts,
+        "failures": failures,
+    }
+
+
+def main() -> None:
+    parser = common.base_parser(NAME, __doc__.splitlines()[0], DEFAULT_REPEATS)
+    args = parser.parse_args()
+    repeats = common.setup(args, DEFAULT_REPEATS)
+    sizes = QUICK if args.quick else FULL
+    machine = common.machine_info("cpu")
+    common.print_header(NAME, machine, "cpu", repeats, args.quick)
+    try:
+        import alfworld  # noqa: F401
+        import ray  # noqa: F401
+    except ImportError as exc:
+        raise SystemExit(
+            f"this benchmark needs the alfworld and ray extras ({exc.name} is missing): "
+            'pip install -e ".[alfworld,ray]"'
+        ) from None
+    from t2po.rollout.ray_envs import RayEnvs
+
+    seeds = [args.seed + i for i in range(sizes["episodes"])]
+    scripts = [action_script(s, sizes["walk"], sizes["max_actions"]) for s in seeds]
+    kwargs = {"engine": "alfworld", "max_steps": 10_000}
+    arms: dict[str, EnvBackend] = {
+        "in_process": InProcessEnvs(ENV_ID, kwargs),
+        f"ray_{sizes['workers']}": RayEnvs(ENV_ID, kwargs, sizes["workers"]),
+    }
+    rows, runs_by_arm = [], {}
+    try:
+        for arm, envs in arms.items():
+            play(envs, seeds[: sizes["workers"]], [s[:1] for s in scripts[: sizes["workers"]]])
+            runs = [play(envs, seeds, scripts) for _ in range(repeats)]
+            runs_by_arm[arm] = runs
+            steps = runs[0]["steps"]
+            total_s = common.median([r["reset_s"] + r["step_s"] for r in runs])
+            step_s = common.median([r["step_s"] for r in runs])
+            reset_s = common.median([r["reset_s"] for r in runs])
+            rows.append([arm, steps / total_s, steps / step_s, len(seeds) / reset_s, total_s])
+    finally:
+        ray_arm = arms[f"ray_{sizes['workers']}"]
+        assert isinstance(ray_arm, RayEnvs)
+        ray_arm.shutdown()
+
+    steps = runs_by_arm["in_process"][0]["steps"]
+    common.print_table(
+        f"{len(seeds)} ALFWorld episodes, {steps} scripted steps",
+        ["arm", "steps_per_s", "steps_per_s_no_reset", "resets_per_s", "seconds"],
+        rows,
+    )
+    texts = [runs[0]["texts"] for runs in runs_by_arm.values()]
+    mismatches = sum(a != b for a, b in zip(texts[0], texts[1], strict=True))
+    failures = sum(len(r["failures"]) for runs in runs_by_arm.values() for r in runs)
+    print(
+        f"\nepisodes whose observations differ between the arms: {mismatches}; failures: {failures}"
+    )
+    result = {"speedup": rows[1][1] / rows[0][1]}
+    payload = {
+        "machine": machine,
+        "quick": bool(args.quick),
+        "settings": {**sizes, "repeats": repeats, "quick": args.quick, "seed": args.seed},
+        "arms": [
+            dict(
+                zip(
+                    ["arm", "steps_per_s", "steps_per_s_no_reset", "resets_per_s", "seconds"],
+                    r,
+                    strict=True,
+                )
+            )
+            for r in rows
+        ],
+        "steps": steps,
+        "step_speedup": rows[1][2] / rows[0][2],
+        "reset_speedup": rows[1][3] / rows[0][3],
+        "mismatched_episodes": mismatches,
+        "failures": failures,
+    }
+    common.finish(NAME, args.out, payload, result)
+
+
+if __name__ == "__main__":
+    main()
