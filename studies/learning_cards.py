@@ -113,8 +113,9 @@ def numberline_moves(heldout: Path) -> dict[str, float]:
 
     ``right_up``: share of turns with the target above the position where the move was ``+``
     (``right_down`` likewise with ``-``); ``success_up`` / ``success_down``: success on the
-    tasks whose target starts above / below. A policy that drifts to one move scores well on
-    a split that leans that way, so overall success alone cannot tell a learned rule.
+    tasks whose target starts above / below, and ``success_balanced`` their mean. A policy
+    that drifts to one move scores well on a split that leans that way (the held-out split
+    wants ``+`` on 2 optimal moves in 3), so overall success alone cannot tell a learned rule.
     """
     right = {"up": [0, 0], "down": [0, 0]}  # [right moves, turns]
     won = {"up": [0, 0], "down": [0, 0]}
@@ -131,9 +132,12 @@ def numberline_moves(heldout: Path) -> dict[str, float]:
             direction = "up" if int(match[1]) > int(match[2]) else "down"
             right[direction][0] += turn["action"] == ("+" if direction == "up" else "-")
             right[direction][1] += 1
+    success = {d: hits / max(n, 1) for d, (hits, n) in won.items()}
     return {
         **{f"right_{d}": hits / max(n, 1) for d, (hits, n) in right.items()},
-        **{f"success_{d}": hits / max(n, 1) for d, (hits, n) in won.items()},
+        **{f"success_{d}": rate for d, rate in success.items()},
+        # as if the split held as many tasks of each direction (the held-out one leans '+')
+        "success_balanced": (success["up"] + success["down"]) / 2,
         **{f"turns_{d}": float(n) for d, (_, n) in right.items()},
     }
 
@@ -269,6 +273,7 @@ MOVES_COLUMNS = [
     ("right_down", "right moves, target below", ".3f"),
     ("success_up", "success, target above", ".3f"),
     ("success_down", "success, target below", ".3f"),
+    ("success_balanced", "success, directions balanced", ".3f"),
 ]
 
 

@@ -42,6 +42,7 @@ def test_numberline_moves_per_direction(study: ModuleType, tmp_path: Path) -> No
     assert moves["right_down"] == pytest.approx(1 / 3)
     assert moves["success_up"] == pytest.approx(1 / 2)
     assert moves["success_down"] == 0.0
+    assert moves["success_balanced"] == pytest.approx(1 / 4)
     assert (moves["turns_up"], moves["turns_down"]) == (6.0, 3.0)
 
 
