@@ -98,6 +98,7 @@ REACHES: dict[str, tuple[str, ...]] = {
     "env.max_turns": ("train_rollout.max_turns", "eval_rollout.max_turns"),
     "env.memory_window": ("train_rollout.memory_window", "eval_rollout.memory_window"),
     "env.invalid_penalty": ("train_rollout.invalid_penalty", "eval_rollout.invalid_penalty"),
+    "env.image_history": ("train_rollout.image_history", "eval_rollout.image_history"),
     "env.kwargs": ("train_rollout.env_kwargs", "eval_rollout.env_kwargs"),
     "algo.gamma": ("advantage.gamma",),
     "algo.omega": ("advantage.omega",),
@@ -221,8 +222,9 @@ def test_runtime_objects_have_no_defaults_for_config_owned_values():
 
     classes = (SamplingParams, TTIParams, TDSParams, RolloutSettings, AdvantageParams)
     for cls in (*classes, UpdateParams, ApiSettings):
-        # env_kwargs defaults to no extra constructor arguments (the identity, not a setting).
-        skip = NOT_FROM_CONFIG.get(cls.__name__, set()) | {"env_kwargs"}
+        # env_kwargs defaults to no extra constructor arguments (the identity, not a setting);
+        # image_history to 1, which changes nothing for text observations (the identity too).
+        skip = NOT_FROM_CONFIG.get(cls.__name__, set()) | {"env_kwargs", "image_history"}
         for f in dataclasses.fields(cls):
             if f.name not in skip:
                 assert f.default is dataclasses.MISSING, f"{cls.__name__}.{f.name} has a default"

@@ -72,6 +72,9 @@ class EnvConfig:
     """P: (observation, action) pairs kept in the prompt; -1 = the family's default."""
     invalid_penalty: float = 0.1
     """Subtracted from a turn's reward when the response is malformed or the action invalid."""
+    image_history: int = 1
+    """Image observations (env.kwargs.obs_mode image or text+image): the prompt shows the
+    pictures of its last k steps (1 = only the current one; never steps beyond memory_window)."""
 
 
 @dataclass
@@ -553,6 +556,11 @@ def validate(cfg: Config) -> None:
             f"rollout.workers must be >= 0 (0 = sample in process), got {cfg.rollout.workers}",
         ),
         (cfg.env.max_turns >= 1, "env.max_turns must be >= 1"),
+        (
+            cfg.env.image_history >= 1,
+            f"env.image_history must be >= 1 (1 = the current picture only), "
+            f"got {cfg.env.image_history}",
+        ),
         (cfg.algo.dual_clip_c > 1.0, "algo.dual_clip_c must be > 1"),
         (0.0 < cfg.algo.top_entropy_frac <= 1.0, "algo.top_entropy_frac must be in (0, 1]"),
         (cfg.optim.micro_batch_size >= 1, "optim.micro_batch_size must be >= 1"),

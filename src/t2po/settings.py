@@ -94,6 +94,7 @@ def rollout_settings(cfg: Config, *, evaluation: bool) -> RolloutSettings:
         invalid_penalty=cfg.env.invalid_penalty,
         tds=tds_params(cfg.tds) if cfg.tds.enabled and not evaluation else None,
         env_kwargs=dict(cfg.env.kwargs),
+        image_history=cfg.env.image_history,
     )
 
 

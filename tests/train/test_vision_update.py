@@ -10,12 +10,15 @@ import pytest
 import torch
 from conftest import default_sampling, default_update
 
+from t2po.config import ConfigError, config_from_dict
 from t2po.envs import get_family
 from t2po.inference import HFSampler
 from t2po.inference.chat import encode_chat_with_images
+from t2po.inference.vision import encode_pictures
 from t2po.models import load_model_and_tokenizer
 from t2po.models.loading import load_model_processor
 from t2po.rollout.prompts import HistoryEntry, build_messages
+from t2po.settings import rollout_settings
 from t2po.train.batch import collate
 from t2po.train.sft import SFTExample, sft
 from t2po.train.update import Sample, _response_logprobs, ppo_update
@@ -129,3 +132,20 @@ def test_sft_on_picture_examples_lowers_the_loss_and_trains_the_vision_tower(vl)
     )
     assert result.epoch_losses[-1] < result.epoch_losses[0]
     assert not torch.equal(model.model.visual.patch_embed.proj.weight, patch)
+
+
+def test_a_turns_pictures_are_the_pixels_the_sampler_fed(vl) -> None:
+    _, tok, processor = vl
+    messages = picture_prompts(2)[1]  # the two-picture prompt
+    _, fed = encode_chat_with_images(tok, processor, messages)
+    again = encode_pictures(processor, messages[-1]["images"])
+    assert fed is not None
+    assert torch.equal(again.pixel_values, fed.pixel_values)
+    assert torch.equal(again.image_grid_thw, fed.image_grid_thw)
+
+
+def test_env_image_history_reaches_the_rollout_and_is_checked() -> None:
+    cfg = config_from_dict({"env": {"image_history": 3}})
+    assert rollout_settings(cfg, evaluation=True).image_history == 3
+    with pytest.raises(ConfigError, match="image_history"):
+        config_from_dict({"env": {"image_history": 0}})

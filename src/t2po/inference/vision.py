@@ -79,6 +79,23 @@ def encode_vision_prompt(
     return ids, vision
 
 
+def encode_pictures(processor: Any, images: Sequence[np.ndarray]) -> VisionInputs:
+    """The pixels of a prompt's pictures alone, as ``encode_vision_prompt`` makes them (the
+    processor runs its image processor on the same pictures with the same settings); for a
+    turn whose token ids were already expanded by the sampler."""
+    from PIL import Image
+
+    enc = processor.image_processor(
+        images=[Image.fromarray(np.asarray(image, dtype=np.uint8)) for image in images],
+        return_tensors="pt",
+    )
+    return VisionInputs(
+        pixel_values=enc["pixel_values"].float(),
+        image_grid_thw=enc["image_grid_thw"].long(),
+        image_token_id=int(processor.image_token_id),
+    )
+
+
 def cat_vision(items: Sequence[VisionInputs | None]) -> VisionInputs | None:
     """One batch's pictures: the rows' pixels and grids in row order (None rows have none)."""
     present = [v for v in items if v is not None]

@@ -31,7 +31,7 @@ import torch
 from t2po.envs.registry import get_family, load_plugins
 from t2po.inference.base import SamplingParams
 from t2po.inference.hf import HFSampler
-from t2po.models.loading import load_model_and_tokenizer
+from t2po.models.loading import load_model_and_tokenizer, load_model_processor
 from t2po.models.lora import LoraParams, apply_lora, decoding_model
 from t2po.rollout.engine import RolloutSettings, Task, rollout
 from t2po.rollout.ray_envs import RayEnvs, ensure_ray, slices
@@ -74,7 +74,11 @@ class RolloutWorker:
             self.model = apply_lora(model, spec.lora, base_path=spec.base_path or spec.model_path)
         self.model.eval()
         self.sampler = HFSampler(
-            decoding_model(self.model), tokenizer, device=device, seed=spec.seed
+            decoding_model(self.model),
+            tokenizer,
+            device=device,
+            seed=spec.seed,
+            processor=load_model_processor(spec.model_path),  # pictures: VL models only
         )
         self.version = -1  # no weights from the trainer yet
         self._envs: RayEnvs | None = None

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from t2po.models.vision import copy_processor_files
 from t2po.train.state_files import load_tree, save_tree, tree_files
 
 _PREFIX = "iter_"
@@ -117,11 +118,14 @@ def save_checkpoint(
     extra: dict[str, Any] | None = None,
     keep: int = 2,
     modules: dict[str, Any] | None = None,
+    processor_from: Path | None = None,
 ) -> Checkpoint:
     """Save after ``iteration`` completed iterations; keep the newest ``keep`` checkpoints.
 
     ``modules`` are extra things with a ``state_dict`` (the scheduler, the critic and its
-    optimizer); their states must be tensors, containers and numbers.
+    optimizer); their states must be tensors, containers and numbers. ``processor_from``: the
+    vision-language model folder the run started from, whose processor files ``model/`` gets
+    (so the checkpoint evaluates and serves as that model).
     """
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
@@ -130,6 +134,8 @@ def save_checkpoint(
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp / "model", safe_serialization=True)
     tokenizer.save_pretrained(tmp / "model")
+    if processor_from is not None:
+        copy_processor_files(processor_from, tmp / "model")
     if optimizer is not None:
         save_tree(tmp / "optimizer", optimizer.state_dict())
     save_tree(tmp / "rng", _rng_state())

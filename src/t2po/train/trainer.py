@@ -36,7 +36,8 @@ from t2po.evaluation.suite import validation_config
 from t2po.inference.base import Sampler
 from t2po.inference.factory import load_hf_sampler
 from t2po.inference.hf import HFSampler
-from t2po.models.loading import load_model_and_tokenizer, resolve_model_path
+from t2po.inference.vision import encode_pictures
+from t2po.models.loading import load_model_and_tokenizer, load_model_processor, resolve_model_path
 from t2po.models.lora import AdaptersOff, apply_lora, decoding_model, is_lora
 from t2po.rollout.engine import derive_seed, rollout
 from t2po.rollout.ray_envs import RayEnvs
@@ -99,6 +100,9 @@ class Trainer:
         )
         if cfg.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
+        # A vision-language model's processor: the sampler and the update read pictures
+        # through it (None for a text model).
+        self.processor = load_model_processor(self._initial_weights())
         self.model: torch.nn.Module = model  # the HF model, or its PEFT wrapper with LoRA
         o = cfg.optim
         trainable = freeze_matching(self.model, o.frozen)
@@ -147,7 +151,9 @@ class Trainer:
             load_run_state(self.checkpoint, self.optimizer, self._extra_modules(), load_optimizer)
             self.start_iteration = self.checkpoint.iteration
         # With LoRA the sampler runs the inner HF model: the same modules, adapters active.
-        self.sampler = HFSampler(decoding_model(self.model), self.tokenizer, device=self.device)
+        self.sampler = HFSampler(
+            decoding_model(self.model), self.tokenizer, device=self.device, processor=self.processor
+        )
         # Bumped by every update; Ray rollout workers reload the weights only when it moved.
         self.weights_version = 0
         self.env_workers: RayEnvs | None = None
@@ -376,6 +382,7 @@ class Trainer:
                 optimizer,
                 keep=self.cfg.train.keep_checkpoints,
                 modules=self._extra_modules(),
+                processor_from=self._base_path() if self.processor is not None else None,
             )
 
     def collect(self, iteration: int) -> list[TrajectoryGroup]:
@@ -432,6 +439,12 @@ class Trainer:
                 response_ids=turn.response_token_ids,
                 trainable=trainable_mask(turn, self.cfg.tti.train_on_forced),
                 advantage=float(adv),
+                # The pictures the sampler fed with this prompt, through the same processor.
+                vision=(
+                    encode_pictures(self.processor, turn.prompt_images)
+                    if turn.prompt_images and self.processor is not None
+                    else None
+                ),
             )
             for turn, adv, keep in zip(flat.turns, result.advantages_N, keep_N, strict=True)
             if keep and turn.response_token_ids
