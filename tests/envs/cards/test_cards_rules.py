@@ -113,8 +113,8 @@ def test_formulas_are_exact_rationals_with_precedence_and_parentheses() -> None:
 # --- EZPoints / Points24 ---------------------------------------------------------------
 
 
-def _points(game: str, ranks: list[int]) -> CardsEnv:
-    env = CardsEnv(game=game)
+def _points(game: str, ranks: list[int], **kwargs: object) -> CardsEnv:
+    env = CardsEnv(game=game, **kwargs)  # type: ignore[arg-type]
     env.reset(seed=0)
     env.game.cards = [Card(r, "hearts") for r in ranks]  # type: ignore[attr-defined]
     return env
@@ -169,6 +169,17 @@ def test_ezpoints_fails_on_a_wrong_value_or_an_unused_card_and_truncates_after_6
     assert env.max_steps == 6  # 5 formula tokens and =, as gym_cards
     steps = _play(env, "10 + + + + 2")
     assert [s[2] for s in steps] == [False] * 5 + [True]
+
+
+def test_a_wrong_answer_costs_wrong_answer_reward_gym_cards_minus_one_when_asked() -> None:
+    for game in ("ezpoints", "points24"):
+        env = _points(game, [3, 4] if game == "ezpoints" else [1, 2, 3, 4],
+                      wrong_answer_reward=-1.0)  # fmt: skip
+        assert env.step("=")[1] == -1.0  # giving up at once is a wrong answer
+    env = _points("ezpoints", [3, 4], wrong_answer_reward=-1.0)
+    assert [s[0] for s in _play(env, "3 * 4 =")] == [0.0, 0.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="takes max_pos, wrong_step_reward"):
+        CardsEnv(game="numberline", wrong_answer_reward=-1.0)
 
 
 def test_ezpoints_deals_follow_gym_cards() -> None:

@@ -44,8 +44,8 @@ GAMES = ("numberline", "ezpoints", "points24", "blackjack")
 # Which env keyword arguments each game takes (None = not given, the game's default).
 GAME_OPTIONS: dict[str, tuple[str, ...]] = {
     "numberline": ("max_pos", "wrong_step_reward"),
-    "ezpoints": (),
-    "points24": ("solvable_only",),
+    "ezpoints": ("wrong_answer_reward",),
+    "points24": ("solvable_only", "wrong_answer_reward"),
     "blackjack": ("natural", "sab"),
 }
 
@@ -73,7 +73,7 @@ def make_game(game: str, options: dict[str, Any]) -> Game:
     if game == "numberline":
         return NumberLine(**given)
     if game == "ezpoints":
-        return ezpoints()
+        return ezpoints(**given)
     if game == "points24":
         return points24(**given)
     return Blackjack(**given)
@@ -89,6 +89,7 @@ class CardsEnv(Env[dict[str, Any], str]):
         game: str = "numberline",
         max_pos: int | None = None,
         wrong_step_reward: float | None = None,
+        wrong_answer_reward: float | None = None,
         solvable_only: bool | None = None,
         natural: bool | None = None,
         sab: bool | None = None,
@@ -101,6 +102,7 @@ class CardsEnv(Env[dict[str, Any], str]):
         options = {
             "max_pos": max_pos,
             "wrong_step_reward": wrong_step_reward,
+            "wrong_answer_reward": wrong_answer_reward,
             "solvable_only": solvable_only,
             "natural": natural,
             "sab": sab,

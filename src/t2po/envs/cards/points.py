@@ -14,9 +14,12 @@ worth 10); any other text, or an operator the game lacks, is an invalid action t
 the formula alone (gym_cards appends a blank to it and gives -1; here the rollout engine
 applies its invalid-action penalty). ``=`` ends the episode: it is won (reward 1) when every
 card is used once and the formula is exactly the target (exact rationals; gym_cards gives 10,
-and -1 on failure, which here is 0). The formula may hold ``max_formula`` tokens before
-``=`` (gym_cards: 5 and 20), so the episode is truncated after ``max_formula + 1`` steps,
-invalid ones included as in gym_cards.
+and -1 on failure, which here is ``wrong_answer_reward``, default 0). With 0, typing ``=`` at
+once (return 0) can beat trying and fumbling (invalid tokens cost the engine's penalty): from
+the card-games study's weak cold start, episodes that begin with ``=`` returned 0 on average
+and the others -0.05, and GiGPO-based runs learned to give up (docs/studies/cards.md).
+The formula may hold ``max_formula`` tokens before ``=`` (gym_cards: 5 and 20), so the
+episode is truncated after ``max_formula + 1`` steps, invalid ones included as in gym_cards.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class PointsGame:
         max_formula: int,
         dealer: Dealer,
         solvable_only: bool = False,
+        wrong_answer_reward: float = 0.0,
     ) -> None:
         self.name = name
         self.target = target
@@ -72,6 +76,7 @@ class PointsGame:
         self.max_steps = max_formula + 1
         self.dealer = dealer
         self.solvable_only = bool(solvable_only)
+        self.wrong_answer_reward = float(wrong_answer_reward)
         self.cards: list[Card] = []
         self.formula: list[str] = []
         self.result = ""  # what "=" found, shown once the game is over
@@ -136,7 +141,7 @@ class PointsGame:
         if token == EQUALS:
             self.over = True
             self._won = self._evaluate()
-            return Outcome(True, 1.0 if self._won else 0.0)
+            return Outcome(True, 1.0 if self._won else self.wrong_answer_reward)
         return INVALID
 
     def _evaluate(self) -> bool:
@@ -190,11 +195,18 @@ class PointsGame:
         }
 
 
-def ezpoints() -> PointsGame:
-    return PointsGame("ezpoints", 12, ("+", "*"), max_formula=5, dealer=deal_ezpoints)
+def ezpoints(wrong_answer_reward: float = 0.0) -> PointsGame:
+    return PointsGame(
+        "ezpoints",
+        12,
+        ("+", "*"),
+        max_formula=5,
+        dealer=deal_ezpoints,
+        wrong_answer_reward=wrong_answer_reward,
+    )
 
 
-def points24(solvable_only: bool = False) -> PointsGame:
+def points24(solvable_only: bool = False, wrong_answer_reward: float = 0.0) -> PointsGame:
     return PointsGame(
         "points24",
         24,
@@ -202,4 +214,5 @@ def points24(solvable_only: bool = False) -> PointsGame:
         max_formula=20,
         dealer=deal_points24,
         solvable_only=solvable_only,
+        wrong_answer_reward=wrong_answer_reward,
     )
