@@ -33,6 +33,7 @@ OPENAI = "sk-proj-Planted44abcdefghij"
         ("tti_forced_token_ids", True),  # a credential-like name; its numbers stay (below)
         ("rollout.max_new_tokens", False),
         ("completion_tokens", False),
+        ("api.token_limit_param", False),  # names a request field; its value is a word
     ],
 )
 def test_is_secret_key(key: str, secret: bool) -> None:
@@ -132,3 +133,19 @@ def test_eval_summary_files_are_redacted(tmp_path) -> None:
     for path in paths:  # ...but neither file
         text = path.read_text()
         assert USERINFO not in text and QUERY not in text and "h/v1" in text
+
+
+def test_a_redacted_config_record_loads_back(tmp_path) -> None:
+    """A run's config.yaml (written redacted) is a config `t2po train` accepts again."""
+    import yaml
+
+    from t2po.config import Config, load_config, to_dict
+
+    record = redact(to_dict(Config()))
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(record, sort_keys=False))
+    loaded, default = to_dict(load_config(str(path), [])), to_dict(Config())
+    # the variable's name is redacted too (a key pasted there by mistake must not leak)
+    assert loaded["api"].pop("api_key_env") == REDACTED
+    default["api"].pop("api_key_env")
+    assert loaded == default

@@ -57,9 +57,11 @@ def _secret_words(words: list[str], extra: tuple[str, ...] = ()) -> bool:
     )
 
 
-# Bare names that identify records rather than hold credentials: an evaluation episode's
-# `key` (family/split/seed) must survive, or resume and `t2po compare` lose every episode.
-_NOT_SECRET = frozenset({"key", "keys"})
+# Names that identify records or settings rather than hold credentials: an evaluation
+# episode's `key` (family/split/seed) must survive, or resume and `t2po compare` lose every
+# episode; `api.token_limit_param` names a request field, and redacting it made a run's
+# config.yaml fail to load again.
+_NOT_SECRET = frozenset({"key", "keys", "token_limit_param"})
 
 
 def is_secret_key(key: str) -> bool:
