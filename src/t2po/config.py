@@ -77,6 +77,9 @@ class EnvConfig:
     pictures of its last k steps (1 = only the current one; never steps beyond memory_window)."""
 
 
+DECODE_BACKENDS = ("eager", "graph")  # rollout.decode_backend (t2po.inference.graph_decode)
+
+
 @dataclass
 class RolloutConfig:
     tasks_per_iter: int = 8
@@ -103,6 +106,9 @@ class RolloutConfig:
     workers: int = 0
     """Ray rollout workers (extra [ray]): one policy copy each (a GPU each on CUDA), the tasks
     split among them; 0 = sample in the trainer's process."""
+    decode_backend: str = "eager"
+    """Our decoder's step: eager, or graph (static KV cache, sync-free step, captured as CUDA
+    graphs on CUDA; the same tokens as eager, for speed on a GPU)."""
 
 
 @dataclass
@@ -554,6 +560,11 @@ def validate(cfg: Config) -> None:
         (
             cfg.rollout.workers >= 0,
             f"rollout.workers must be >= 0 (0 = sample in process), got {cfg.rollout.workers}",
+        ),
+        (
+            cfg.rollout.decode_backend in DECODE_BACKENDS,
+            f"rollout.decode_backend must be one of {DECODE_BACKENDS}, "
+            f"got {cfg.rollout.decode_backend!r}",
         ),
         (cfg.env.max_turns >= 1, "env.max_turns must be >= 1"),
         (

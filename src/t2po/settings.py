@@ -193,7 +193,11 @@ def make_sampler(cfg: Config) -> Sampler:
     from t2po.inference.factory import load_hf_sampler
 
     return load_hf_sampler(
-        cfg.model.path, device=cfg.model.device, dtype=cfg.model.dtype, seed=cfg.seed
+        cfg.model.path,
+        device=cfg.model.device,
+        dtype=cfg.model.dtype,
+        seed=cfg.seed,
+        decode_backend=cfg.rollout.decode_backend,
     )
 
 

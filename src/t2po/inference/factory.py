@@ -18,7 +18,12 @@ def servable_model_path(path: str) -> str:
 
 
 def load_hf_sampler(
-    path: str, *, device: str = "cpu", dtype: str = "float32", seed: int = 0
+    path: str,
+    *,
+    device: str = "cpu",
+    dtype: str = "float32",
+    seed: int = 0,
+    decode_backend: str = "eager",
 ) -> Sampler:
     """An :class:`~t2po.inference.hf.HFSampler` over 'tiny', an HF folder or a checkpoint
     (a vision-language model's sampler gets its processor)."""
@@ -28,7 +33,14 @@ def load_hf_sampler(
     folder = servable_model_path(path)
     model, tokenizer = load_model_and_tokenizer(folder, device=device, dtype=dtype)
     processor = load_model_processor(folder)  # None for a text model
-    return HFSampler(model, tokenizer, device=device, seed=seed, processor=processor)
+    return HFSampler(
+        model,
+        tokenizer,
+        device=device,
+        seed=seed,
+        processor=processor,
+        decode_backend=decode_backend,
+    )
 
 
 def provides_token_signals(sampler: Sampler) -> bool:

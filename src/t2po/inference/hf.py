@@ -47,6 +47,7 @@ from t2po.algo.uncertainty import RunningMinMax
 from t2po.exploration.tti import TTIController
 from t2po.inference.base import SamplingParams
 from t2po.inference.chat import encode_chat_with_images, render_chat
+from t2po.inference.graph_decode import GraphDecoder, check_backend
 from t2po.inference.sampling import SamplingWorkspace, sample_step, validate_sampling
 from t2po.inference.vision import VisionInputs, cat_vision, message_images, mrope_position_ids
 from t2po.types import FinishReason, Message, SamplerOutput
@@ -81,6 +82,7 @@ class HFSampler:
         eos_token_ids: Iterable[int] | None = None,
         compact: bool = True,
         processor: Any | None = None,
+        decode_backend: str = "eager",
     ) -> None:
         """
         Args:
@@ -94,6 +96,9 @@ class HFSampler:
             compact: drop finished rows from the forward once they are half the batch.
             processor: a vision-language model's processor (``AutoProcessor``); needed for
                 prompts with pictures, unused by text prompts.
+            decode_backend: ``"eager"`` (this module's loop) or ``"graph"`` (a static KV
+                cache and a sync-free step, captured as CUDA graphs on CUDA:
+                :mod:`t2po.inference.graph_decode`); pictures always decode eagerly.
         """
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError(
@@ -120,6 +125,8 @@ class HFSampler:
         self._workspace = SamplingWorkspace()  # (B, V) buffers reused across steps and calls
         # per set of stop-string last characters: which ids can end a stop string
         self._stop_candidates_cache: dict[frozenset[str], torch.Tensor] = {}
+        self.decode_backend = check_backend(decode_backend)
+        self._graph = GraphDecoder(self) if decode_backend == "graph" else None
 
     # ------------------------------------------------------------------ public API
 
@@ -282,6 +289,10 @@ class HFSampler:
         on_step: Callable[[list[int | None]], None] | None = None,
         vision_rows: Sequence[VisionInputs | None] = (),
     ) -> list[SamplerOutput]:
+        if self._graph is not None and not any(v is not None for v in vision_rows):
+            return self._graph.generate_chunk(
+                prompt_ids, in_think, params, generator, row_generators, on_step
+            )
         dev, pad = self.device, self.pad_id
         b, t_max = len(prompt_ids), params.max_new_tokens
         p_len = max(len(ids) for ids in prompt_ids)

@@ -154,11 +154,16 @@ def _top_p_keep(probs_B_K: torch.Tensor, top_p: float) -> torch.Tensor:
 
 
 def _nucleus_candidates(
-    logprobs_B_V: torch.Tensor, top_p: float
+    logprobs_B_V: torch.Tensor, top_p: float, sync_free: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sorted top-K log-probs and ids whose mass reaches ``top_p`` in every row."""
+    """Sorted top-K log-probs and ids whose mass reaches ``top_p`` in every row.
+
+    ``sync_free``: take ``K = V`` at once instead of widening, which reads the mass on the
+    host. The kept nucleus and its cumulative sum are the same (extra candidates lie past
+    the nucleus and get weight 0), so the draw is too, up to the order of exact ties.
+    """
     vocab = logprobs_B_V.shape[-1]
-    k = min(vocab, TOP_P_FIRST_CAP)
+    k = vocab if sync_free else min(vocab, TOP_P_FIRST_CAP)
     while True:
         top = torch.topk(logprobs_B_V, k, dim=-1, sorted=True)
         if k == vocab or bool((top.values.exp().sum(dim=-1) >= top_p).all()):
@@ -178,6 +183,7 @@ def select_tokens(
     top_ids_B_K: torch.Tensor | None = None,
     uniforms_B: torch.Tensor | None = None,
     overwrite_probs: bool = False,
+    sync_free: bool = False,
 ) -> torch.Tensor:
     """Pick one token per row.
 
@@ -193,6 +199,8 @@ def select_tokens(
         uniforms_B: the one ``U[0, 1)`` draw per row to use instead of ``generator``.
         overwrite_probs: let untruncated sampling overwrite ``probs_B_V`` with its
             cumulative sum (saves a vocabulary-sized buffer; the caller must own it).
+        sync_free: never read a tensor value on the host (top-p without top-k then sorts
+            the whole vocabulary once); for CUDA-graph capture.
 
     Returns:
         long token ids, shape ``(B,)``.
@@ -218,7 +226,7 @@ def select_tokens(
         # top-p acts on the distribution renormalised over the top-k (HF / vLLM order).
         cand_probs = torch.softmax(cand_logprobs, dim=-1)
     else:
-        cand_logprobs, cand_ids = _nucleus_candidates(logprobs_B_V, top_p)
+        cand_logprobs, cand_ids = _nucleus_candidates(logprobs_B_V, top_p, sync_free)
         cand_probs = cand_logprobs.exp()  # the full distribution's own probabilities
 
     if top_p < 1.0:
@@ -237,6 +245,7 @@ def sample_step(
     generator: torch.Generator | None,
     uniforms_B: torch.Tensor | None = None,
     workspace: SamplingWorkspace | None = None,
+    sync_free: bool = False,
 ) -> StepChoice:
     """Choose this step's tokens and compute ``H_t`` and ``C_t`` from the same log-softmax.
 
@@ -251,6 +260,8 @@ def sample_step(
             (the decode loop draws them full width, so a row's tokens do not depend on
             which other rows are still running).
         workspace: reusable buffers (see :class:`SamplingWorkspace`); None = allocate.
+        sync_free: no host reads of tensor values (see :func:`select_tokens`); with
+            ``uniforms_B`` given, the step can then be captured in a CUDA graph.
 
     Returns:
         a :class:`StepChoice` with ``(B,)`` tensors (never views of the workspace).
@@ -283,6 +294,7 @@ def sample_step(
         top_ids_B_K=top.indices,
         uniforms_B=uniforms_B,
         overwrite_probs=True,  # probs_B_V is ours and not needed after this
+        sync_free=sync_free,
     )
     logprobs_B = logprobs_B_V.gather(-1, token_ids_B.unsqueeze(-1)).squeeze(-1)
     return StepChoice(token_ids_B, logprobs_B, entropy_B, confidence_B)

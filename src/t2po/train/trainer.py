@@ -152,7 +152,11 @@ class Trainer:
             self.start_iteration = self.checkpoint.iteration
         # With LoRA the sampler runs the inner HF model: the same modules, adapters active.
         self.sampler = HFSampler(
-            decoding_model(self.model), self.tokenizer, device=self.device, processor=self.processor
+            decoding_model(self.model),
+            self.tokenizer,
+            device=self.device,
+            processor=self.processor,
+            decode_backend=cfg.rollout.decode_backend,
         )
         # Bumped by every update; Ray rollout workers reload the weights only when it moved.
         self.weights_version = 0
