@@ -28,6 +28,7 @@ CASES = {
     "ddp_update": ("max_abs_diff", "ratio"),
     "decode_overhead": ("ratio", "ratio_v152k"),
     "env_workers": ("speedup",),
+    "gpu_decode": ("ratio", "ratio_v152k", "vs_generate"),
     "rollout_throughput": ("speedup",),
 }
 
@@ -116,6 +117,17 @@ def _check_env_workers(payload: dict[str, Any]) -> None:
     assert payload["failures"] == 0
 
 
+def _check_gpu_decode(payload: dict[str, Any]) -> None:
+    """Both backends did equal work on and off; the three decode arms produced tokens."""
+    for run in payload["overhead"].values():
+        assert run["identical_tokens"] is True
+        assert run["tti_fired_rows"] == 0
+    vs = payload["versus_generate"]
+    assert set(vs["arms"]) == {"ours_graph", "ours_eager", "hf_generate_batched"}
+    assert all(n > 0 for arm in vs["arms"].values() for n in arm["generated_tokens"])
+    assert vs["rows_graph_equal_eager"] == vs["batch"]  # float32 on CPU: the same tokens
+
+
 def _check_rollout_throughput(payload: dict[str, Any]) -> None:
     arms = payload["arms"]
     assert set(arms) == {"ours", "hf_generate_per_episode", "hf_generate_batched"}
@@ -128,6 +140,7 @@ CHECKS = {
     "ddp_update": _check_ddp_update,
     "decode_overhead": _check_decode_overhead,
     "env_workers": _check_env_workers,
+    "gpu_decode": _check_gpu_decode,
     "rollout_throughput": _check_rollout_throughput,
 }
 
@@ -142,6 +155,7 @@ def test_every_benchmark_writes_to_an_untracked_run_folder_by_default() -> None:
         "ddp_update",
         "decode_overhead",
         "env_workers",
+        "gpu_decode",
         "household_env_speed",
         "retriever_load",
         "rollout_throughput",
