@@ -26,7 +26,7 @@ from t2po.types import StopReason, TrajectoryGroup
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
 
-TIMEOUT_S = 120.0
+TIMEOUT_S = 600.0  # generous: a starved machine takes minutes to start a worker
 MOVES = ["up", "left", "down", "right", "up"]
 
 
@@ -168,3 +168,37 @@ def test_one_and_two_rollout_workers_play_the_trajectories_of_the_trainer_weight
     assert [g.task_id for g in played[2]] == [t.task_id for t in tasks]
     assert tokens(played[1]) == tokens(played[2]) == tokens(here)
     torch.testing.assert_close(logprobs(played[2]), logprobs(here), rtol=1e-4, atol=1e-5)
+
+
+def test_a_lora_worker_samples_with_the_trainer_adapters() -> None:
+    pytest.importorskip("peft")
+    from t2po.models.lora import LoraParams, apply_lora, decoding_model
+
+    base = str(resolve_model_path("tiny"))
+    lora = LoraParams(r=4, alpha=8.0, dropout=0.0, target_modules=("all-linear",))
+    model, tokenizer = load_model_and_tokenizer("tiny")
+    peft_model = apply_lora(model, lora, base_path=base)
+    generator = torch.Generator().manual_seed(4)
+    with torch.no_grad():  # adapters that change the policy (PEFT starts them at B = 0)
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(0.5 * torch.randn(p.shape, generator=generator))
+    family = get_family("sokoban")
+    params = default_sampling(max_new_tokens=10, temperature=1.0)
+    settings = default_rollout(max_turns=2)
+    tasks = [Task(f"sokoban-{i}", 80 + i) for i in range(2)]
+    here = rollout(
+        HFSampler(decoding_model(peft_model), tokenizer), family, tasks, 2, params, settings
+    )
+    plain, _ = load_model_and_tokenizer("tiny")
+    assert tokens(here) != tokens(
+        rollout(HFSampler(plain, tokenizer), family, tasks, 2, params, settings)
+    )
+    spec = WorkerSpec(model_path=base, device="cpu", dtype="float32", seed=0, lora=lora)
+    workers = RolloutWorkers(1, spec, timeout_s=TIMEOUT_S)
+    try:
+        workers.sync(peft_model, 1)
+        there = workers.rollout("sokoban", tasks, 2, params, settings)
+    finally:
+        workers.shutdown()
+    assert tokens(there) == tokens(here)

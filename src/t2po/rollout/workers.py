@@ -139,6 +139,14 @@ class RolloutWorkers:
             raise ValueError(f"RolloutWorkers needs at least 1 worker, got {n}")
         self._ray = ensure_ray()
         gpus = 1 if spec.device.startswith("cuda") else 0
+        cluster_gpus = int(self._ray.cluster_resources().get("GPU", 0))
+        if gpus and n > cluster_gpus:
+            # Ray would keep the extra workers pending for ever, waiting for a free GPU.
+            raise ValueError(
+                f"rollout.workers={n} on {spec.device} needs a GPU per worker, and this Ray "
+                f"cluster has {cluster_gpus}; use at most {cluster_gpus} workers, or "
+                "model.device=cpu"
+            )
         spec = _placed(spec, n)
         actor = self._ray.remote(num_cpus=WORKER_CPUS, num_gpus=gpus, max_restarts=0)
         self.actors: list[Any] = [actor(RolloutWorker).remote(spec) for _ in range(n)]
