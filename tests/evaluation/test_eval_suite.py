@@ -116,13 +116,18 @@ class CrashAfter:
         self.inner, self.calls_left, self.prompts = inner, calls, 0
 
     def generate(
-        self, prompts: Sequence[Sequence[Message]], params: SamplingParams
+        self,
+        prompts: Sequence[Sequence[Message]],
+        params: SamplingParams,
+        seeds: Sequence[int | None] | None = None,
     ) -> list[SamplerOutput]:
         if self.calls_left == 0:
             raise RuntimeError("simulated crash")
         self.calls_left -= 1
         self.prompts += len(prompts)
-        return self.inner.generate(prompts, params)
+        # the inner HFSampler gives each row its own stream (the rollout engine's per-episode
+        # seeds): pass them on, or the wrapped run samples differently from the plain one
+        return self.inner.generate(prompts, params, seeds=seeds)  # type: ignore[call-arg]
 
 
 def _by_key(out: Path) -> dict[str, Any]:

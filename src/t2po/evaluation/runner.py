@@ -219,6 +219,7 @@ def run_suite(
                 sampling,
                 settings,
                 seed=chunk.seed,
+                task_indices=chunk.positions,
             )
         except Exception as exc:
             if meter is not None:  # what the lost chunk spent is still spent

@@ -47,11 +47,17 @@ class EvalCell:
 
 @dataclass(frozen=True)
 class EvalChunk:
-    """Tasks played together in one rollout call, and that call's sampling seed."""
+    """Tasks played together in one rollout call, and that call's sampling seed.
+
+    ``positions``: each task's place in its full chunk. A resumed chunk holds only the tasks
+    not yet finished, and each keeps the random stream of its place, so a resumed
+    evaluation plays exactly what an uninterrupted one would have.
+    """
 
     cell: EvalCell
     tasks: tuple[Task, ...]
     seed: int
+    positions: tuple[int, ...]
 
 
 def suite_families(cfg: Config) -> list[str]:
@@ -100,10 +106,12 @@ def plan_chunks(cfg: Config, cells: list[EvalCell], finished: set[str]) -> list[
     chunks: list[EvalChunk] = []
     for cell in cells:
         for start in range(0, len(cell.tasks), size):
-            todo = tuple(t for t in cell.tasks[start : start + size] if t.task_id not in finished)
-            if todo:
+            window = cell.tasks[start : start + size]
+            places = [i for i, t in enumerate(window) if t.task_id not in finished]
+            if places:
                 seed = chunk_seed(cfg.seed, cell.family, cell.split, start, cell.stream)
-                chunks.append(EvalChunk(cell, todo, seed))
+                todo = tuple(window[i] for i in places)
+                chunks.append(EvalChunk(cell, todo, seed, tuple(places)))
     return chunks
 
 

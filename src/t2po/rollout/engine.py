@@ -328,6 +328,7 @@ def rollout(
     *,
     envs: EnvBackend | None = None,
     task_offset: int = 0,
+    task_indices: Sequence[int] | None = None,
 ) -> list[TrajectoryGroup]:
     """Play ``group_size`` episodes of every task; returns one group per task, in order.
 
@@ -335,6 +336,8 @@ def rollout(
     ``settings.env_kwargs``); its current batch is closed at the end, the backend is not.
     ``task_offset``: the index of ``tasks[0]`` in the whole batch when this call plays a slice
     of it, so every episode keeps the random streams it has in the whole batch.
+    ``task_indices``: each task's index in the whole batch, for a subset that is not one
+    contiguous slice (a resumed evaluation chunk); overrides ``task_offset``.
     """
     if envs is None:
         envs = InProcessEnvs(family.env_id, settings.env_kwargs)
@@ -344,7 +347,11 @@ def rollout(
             f"{family.env_id!r}"
         )
     episode_tasks = [task for task in tasks for _ in range(group_size)]
-    keys = [task_offset * group_size + i for i in range(len(episode_tasks))]
+    if task_indices is None:
+        task_indices = range(task_offset, task_offset + len(tasks))
+    elif len(task_indices) != len(tasks):
+        raise ValueError(f"{len(task_indices)} task_indices for {len(tasks)} tasks")
+    keys = [index * group_size + j for index in task_indices for j in range(group_size)]
     try:
         answers = envs.reset(
             [task.seed for task in episode_tasks], [task.reset_options() for task in episode_tasks]
