@@ -11,9 +11,12 @@ the expert's plan to the goal) are recorded once on the native engine.
 2. ``ray_2``: ``RayEnvs`` with 2 actors, each holding half the episodes, stepped in parallel.
 
 Both arms are warmed up first (the actors started and ALFWorld imported in every process),
-so the timings are resets and steps only. The ratio is steps per second over the whole play,
-resets included (an iteration pays both); the table also shows steps alone. The observations
-of the two arms are compared (expected: identical). Usage::
+so the timings are resets and steps only, and the repeats alternate the arms. The ratio is
+steps per second over the whole play, resets included (an iteration pays both): the median
+over repeats of (in-process seconds / Ray seconds). The table also shows steps alone and each
+arm's CPU share (CPU seconds of its processes per wall second), which says how much of the
+machine the arm actually got. The observations of the two arms are compared (expected:
+identical). Usage::
 
     python benchmarks/env_workers.py           # 32 episodes, 2 repeats
     python benchmarks/env_workers.py --quick   # 4 episodes, short walks, 1 repeat
@@ -23,8 +26,11 @@ Last line: ``RESULT env_workers speedup=<ray steps/s / in-process steps/s>``.
 
 from __future__ import annotations
 
+import math
+import os
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import _common as common
@@ -57,8 +63,24 @@ def action_script(seed: int, walk: int, max_actions: int) -> list[str]:
     return actions
 
 
-def play(envs: EnvBackend, seeds: list[int], scripts: list[list[str]]) -> dict[str, Any]:
-    """Reset every episode, then step every live one per turn, as the rollout engine does."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` have used (Linux /proc; else NaN)."""
+    total = 0.0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return math.nan
+    return total
+
+
+def play(
+    envs: EnvBackend, pids: list[int], seeds: list[int], scripts: list[list[str]]
+) -> dict[str, Any]:
+    """Reset every episode, then step every live one per turn, as the rollout engine does.
+    ``pids``: the processes whose CPU time the arm spends (this one, and its actors)."""
+    cpu0 = cpu_seconds(pids)
     start = time.perf_counter()
     answers = envs.reset(seeds, [{"split": SPLIT}] * len(seeds))
     reset_s = time.perf_counter() - start
@@ -84,14 +106,20 @@ def play(envs: EnvBackend, seeds: list[int], scripts: list[list[str]]) -> dict[s
                 still.append(i)
         live, turn = still, turn + 1
     step_s = time.perf_counter() - start
+    cpu_s = cpu_seconds(pids) - cpu0
     envs.close()
     return {
         "reset_s": reset_s,
         "step_s": step_s,
+        "seconds": reset_s + step_s,
+        "cpu_s": cpu_s,
         "steps": steps,
         "texts": texts,
         "failures": failures,
     }
+
+
+HEADERS = ["arm", "steps_per_s", "steps_per_s_no_reset", "resets_per_s", "seconds", "cpu_share"]
 
 
 def main() -> None:
@@ -103,7 +131,7 @@ def main() -> None:
     common.print_header(NAME, machine, "cpu", repeats, args.quick)
     try:
         import alfworld  # noqa: F401
-        import ray  # noqa: F401
+        import ray
     except ImportError as exc:
         raise SystemExit(
             f"this benchmark needs the alfworld and ray extras ({exc.name} is missing): "
@@ -114,54 +142,62 @@ def main() -> None:
     seeds = [args.seed + i for i in range(sizes["episodes"])]
     scripts = [action_script(s, sizes["walk"], sizes["max_actions"]) for s in seeds]
     kwargs = {"engine": "alfworld", "max_steps": 10_000}
-    arms: dict[str, EnvBackend] = {
-        "in_process": InProcessEnvs(ENV_ID, kwargs),
-        f"ray_{sizes['workers']}": RayEnvs(ENV_ID, kwargs, sizes["workers"]),
+    ray_envs = RayEnvs(ENV_ID, kwargs, sizes["workers"])
+    actor_pids = ray.get([a.pid.remote() for a in ray_envs.actors])
+    ray_arm = f"ray_{sizes['workers']}"
+    arms: dict[str, tuple[EnvBackend, list[int]]] = {
+        "in_process": (InProcessEnvs(ENV_ID, kwargs), [os.getpid()]),
+        ray_arm: (ray_envs, [os.getpid(), *actor_pids]),
     }
-    rows, runs_by_arm = [], {}
+    runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in arms}
     try:
-        for arm, envs in arms.items():
-            play(envs, seeds[: sizes["workers"]], [s[:1] for s in scripts[: sizes["workers"]]])
-            runs = [play(envs, seeds, scripts) for _ in range(repeats)]
-            runs_by_arm[arm] = runs
-            steps = runs[0]["steps"]
-            total_s = common.median([r["reset_s"] + r["step_s"] for r in runs])
-            step_s = common.median([r["step_s"] for r in runs])
-            reset_s = common.median([r["reset_s"] for r in runs])
-            rows.append([arm, steps / total_s, steps / step_s, len(seeds) / reset_s, total_s])
+        for envs, pids in arms.values():  # ALFWorld imported, first games built, everywhere
+            n = sizes["workers"]
+            play(envs, pids, seeds[:n], [s[:1] for s in scripts[:n]])
+        # Repeats alternate the arms, so a change in the machine's load hits both alike.
+        for _ in range(repeats):
+            for arm, (envs, pids) in arms.items():
+                runs[arm].append(play(envs, pids, seeds, scripts))
     finally:
-        ray_arm = arms[f"ray_{sizes['workers']}"]
-        assert isinstance(ray_arm, RayEnvs)
-        ray_arm.shutdown()
+        ray_envs.shutdown()
 
-    steps = runs_by_arm["in_process"][0]["steps"]
-    common.print_table(
-        f"{len(seeds)} ALFWorld episodes, {steps} scripted steps",
-        ["arm", "steps_per_s", "steps_per_s_no_reset", "resets_per_s", "seconds"],
-        rows,
+    rows = []
+    for arm, arm_runs in runs.items():
+        steps = arm_runs[0]["steps"]
+        rows.append(
+            [
+                arm,
+                steps / common.median([r["seconds"] for r in arm_runs]),
+                steps / common.median([r["step_s"] for r in arm_runs]),
+                len(seeds) / common.median([r["reset_s"] for r in arm_runs]),
+                common.median([r["seconds"] for r in arm_runs]),
+                common.median([r["cpu_s"] / r["seconds"] for r in arm_runs]),
+            ]
+        )
+    steps = runs["in_process"][0]["steps"]
+    common.print_table(f"{len(seeds)} ALFWorld episodes, {steps} scripted steps", HEADERS, rows)
+    print(
+        "cpu_share: CPU seconds of the arm's processes per wall second (2 = both cores busy);\n"
+        "well below 1 means other jobs held the cores, and the ratio is theirs as much as ours"
     )
-    texts = [runs[0]["texts"] for runs in runs_by_arm.values()]
+    texts = [arm_runs[0]["texts"] for arm_runs in runs.values()]
     mismatches = sum(a != b for a, b in zip(texts[0], texts[1], strict=True))
-    failures = sum(len(r["failures"]) for runs in runs_by_arm.values() for r in runs)
+    failures = sum(len(r["failures"]) for arm_runs in runs.values() for r in arm_runs)
     print(
         f"\nepisodes whose observations differ between the arms: {mismatches}; failures: {failures}"
     )
-    result = {"speedup": rows[1][1] / rows[0][1]}
+    # Per repeat, the two arms ran back to back: the median of those ratios.
+    ratios = [
+        b["seconds"] / a["seconds"] for a, b in zip(runs[ray_arm], runs["in_process"], strict=True)
+    ]
+    result = {"speedup": common.median(ratios)}
     payload = {
         "machine": machine,
         "quick": bool(args.quick),
         "settings": {**sizes, "repeats": repeats, "quick": args.quick, "seed": args.seed},
-        "arms": [
-            dict(
-                zip(
-                    ["arm", "steps_per_s", "steps_per_s_no_reset", "resets_per_s", "seconds"],
-                    r,
-                    strict=True,
-                )
-            )
-            for r in rows
-        ],
+        "arms": [dict(zip(HEADERS, r, strict=True)) for r in rows],
         "steps": steps,
+        "speedup_per_repeat": ratios,
         "step_speedup": rows[1][2] / rows[0][2],
         "reset_speedup": rows[1][3] / rows[0][3],
         "mismatched_episodes": mismatches,
