@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from t2po.algo.uncertainty import RunningMinMax
-from t2po.config import DECODE_BACKENDS
 from t2po.exploration.tti import TTIController
 from t2po.inference.base import SamplingParams
 from t2po.inference.sampling import SamplingWorkspace, sample_step
@@ -57,6 +56,9 @@ if TYPE_CHECKING:
     from t2po.inference.hf import HFSampler
     from t2po.types import SamplerOutput
 
+# The decoders an HFSampler can use (config.py checks rollout.decode_backend against its own
+# copy: the inference layer knows no config).
+DECODE_BACKENDS = ("eager", "graph")
 CACHE_ROUND = 256  # cache lengths are rounded up to this, so close prompt lengths share graphs
 SYNC_EVERY = 8  # steps between the host's looks at "is any row still running?"
 MAX_SLOTS = 4  # captured (settings, bucket) pairs kept per sampler; the oldest is dropped
