@@ -67,7 +67,10 @@ def _parse_result(line: str, name: str) -> dict[str, float]:
 def test_quick_run_keeps_the_contract(name: str, tmp_path: Path) -> None:
     missing = [m for m in NEEDS.get(name, ()) if importlib.util.find_spec(m) is None]
     if missing:
-        pytest.skip(f"{name} needs {', '.join(missing)} (pip install -e '.[alfworld,ray]')")
+        pytest.skip(
+            f"{name} plays the real ALFWorld engine in Ray actors and needs "
+            f"{', '.join(missing)}: pip install -e '.[alfworld,ray]' (CI installs both)"
+        )
     out = tmp_path / f"{name}.json"
     proc = _run(name, out)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
