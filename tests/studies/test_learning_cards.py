@@ -90,3 +90,16 @@ def test_imported_runs_refuse_another_cold_start(study: ModuleType, tmp_path: Pa
         study.imported_runs(_args(study, path), "numberline/weak", other)
     with pytest.raises(SystemExit, match="iterations"):
         study.imported_runs(_args(study, path, iterations=40), "numberline/weak", COLD)
+
+
+def test_imported_runs_accept_last_digit_rounding(study: ModuleType, tmp_path: Path) -> None:
+    # Another CPU rounds the same SFT run differently in the last digits: same cold start.
+    path = tmp_path / "earlier.json"
+    _earlier(path, COLD, [0.8])
+    rounded = {**COLD, "cold_start": {**COLD["cold_start"], "epoch_losses": [1.0, 0.500012]}}
+    assert sorted(study.imported_runs(_args(study, path), "numberline/weak", rounded)) == [
+        ("gigpo", 0)
+    ]
+    won_more = {**COLD, "success": 0.61}
+    with pytest.raises(SystemExit, match="another cold start"):
+        study.imported_runs(_args(study, path), "numberline/weak", won_more)
