@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -397,6 +398,105 @@ def test_resumed_run_continues_its_mlflow_run(
     elsewhere.close()
     assert elsewhere.run_id and elsewhere.run_id != first.run_id
     assert run_info(tmp_path)["tracking_uri"] == mlflow_server
+
+
+# ---------------------------------------------------------------------- image turns
+
+
+def image_run(run_dir: Path) -> list[dict[str, Any]]:
+    """Transcript records of 2 scripted Sokoban episodes played on pictures (PNGs written
+    under ``run_dir/images``), as the trainer hands them to ``log_episodes``."""
+    from conftest import default_rollout, default_sampling
+
+    from t2po.envs.registry import get_family
+    from t2po.inference.scripted import ScriptedSampler
+    from t2po.rollout.engine import Task, rollout
+    from t2po.telemetry.transcripts import TranscriptWriter
+
+    groups = rollout(
+        ScriptedSampler(["<think>go</think><action>up</action>", "no tags"]),
+        get_family("sokoban"),
+        [Task("t", 2)],
+        2,
+        default_sampling(),
+        default_rollout(max_turns=2, env_kwargs={"obs_mode": "image", "cell_size": 6}),
+    )
+    writer = TranscriptWriter(run_dir / "transcripts.jsonl")
+    records = writer.records(1, groups)
+    writer.write_records(records)
+    return records
+
+
+def turn_spans(trace: Any) -> list[Any]:
+    root = next(s for s in trace.data.spans if s.parent_id is None)
+    children = (s for s in trace.data.spans if s.parent_id == root.span_id)
+    return sorted(children, key=lambda s: int(s.get_attribute("turn")))
+
+
+def attachment_id(reference: str) -> str:
+    from mlflow.tracing.attachments import Attachment
+
+    parsed = Attachment.parse_ref(reference)
+    assert parsed is not None and parsed["content_type"] == "image/png", reference
+    return str(parsed["attachment_id"])
+
+
+@pytest.mark.slow
+def test_image_turns_attach_their_png_to_the_span_on_a_server(
+    mlflow_server: str, tmp_path: Path
+) -> None:
+    records = image_run(tmp_path)
+    logger = MlflowLogger(tmp_path, tracking_uri=mlflow_server)
+    logger.log_episodes(1, records)
+    logger.close()
+    client = MlflowClient(tracking_uri=mlflow_server)
+    traces = search_traces(client, run_info(tmp_path))
+    assert len(traces) == len(records) == 2
+    by_member = {r["member"]: r for r in records}
+    for trace in traces:
+        root = next(s for s in trace.data.spans if s.parent_id is None)
+        record = by_member[root.inputs["member"]]
+        spans = turn_spans(trace)
+        assert len(spans) == len(record["turns"]) == 2
+        for span, turn in zip(spans, record["turns"], strict=True):
+            assert span.get_attribute("image_path") == turn["image"]
+            # The bytes behind the span's reference, fetched as MLflow's trace view does.
+            query = urllib.parse.urlencode(
+                {"request_id": trace.info.trace_id, "path": attachment_id(span.inputs["image"])}
+            )
+            url = f"{mlflow_server}/ajax-api/2.0/mlflow/get-trace-artifact?{query}"
+            with urllib.request.urlopen(url, timeout=10) as reply:
+                assert reply.read() == (tmp_path / turn["image"]).read_bytes()
+    # The run's artifacts keep transcripts.jsonl's pictures under the paths it names.
+    pictures = {a.path for a in client.list_artifacts(logger.run_id, "images")}
+    assert pictures == {t["image"] for r in records for t in r["turns"]}
+
+
+@pytest.mark.slow
+def test_image_turns_attach_their_png_in_the_embedded_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    records = image_run(tmp_path)
+    logger = MlflowLogger(tmp_path)  # the embedded default: the run folder's store
+    (tmp_path / records[0]["turns"][1]["image"]).unlink()  # a transcript without its picture
+    logger.log_episodes(1, records)
+    logger.close()
+    client = MlflowClient(tracking_uri=embedded_tracking_uri(tmp_path))
+    traces = search_traces(client, run_info(tmp_path))
+    found = {}
+    for trace in traces:
+        # Attachments are artifacts of the trace, under its artifact location.
+        location = trace.info.tags["mlflow.artifactLocation"].removeprefix("file://")
+        assert Path(location).is_relative_to(tmp_path.resolve())  # in the run folder
+        for span in turn_spans(trace):
+            image = span.inputs.get("image")
+            saved = None if image is None else Path(location, "attachments", attachment_id(image))
+            found[span.get_attribute("image_path")] = None if saved is None else saved.read_bytes()
+    missing = records[0]["turns"][1]["image"]
+    assert found.pop(missing) is None  # the span stays, without a picture
+    assert len(found) == 3
+    assert all(data == (tmp_path / path).read_bytes() for path, data in found.items())
 
 
 # ---------------------------------------------------------------------- failures

@@ -10,11 +10,12 @@ records
   (:mod:`t2po.telemetry.redact`);
 - **metrics**: every ``log(step, metrics)`` call, under the same names as ``metrics.jsonl``;
 - **traces**: the episodes the trainer hands to ``log_episodes`` (the transcript records,
-  redacted likewise; one MLflow trace per episode, one span per turn; see
-  :mod:`t2po.telemetry.rollout_traces`);
+  redacted likewise; one MLflow trace per episode, one span per turn, an image turn's PNG
+  attached to its span; see :mod:`t2po.telemetry.rollout_traces`);
 - **artifacts** at the end: ``metrics.jsonl`` and ``transcripts.jsonl``
-  (every episode written, validation included: the part traces do not cover), and the tag
-  ``t2po.final_checkpoint`` with the newest checkpoint's folder.
+  (every episode written, validation included: the part traces do not cover) with the
+  ``images/`` folder its image turns point into, and the tag ``t2po.final_checkpoint`` with
+  the newest checkpoint's folder.
 
 Where it goes: ``MLFLOW_TRACKING_URI`` when set (a server, ``http://host:5000``), otherwise
 an embedded SQLite store in the run folder (``sqlite:///RUN/mlflow.db``, artifacts in
@@ -53,6 +54,7 @@ import yaml
 
 from t2po.telemetry.redact import is_secret_key, redact, redact_text
 from t2po.telemetry.rollout_traces import log_episode_trace
+from t2po.telemetry.transcripts import IMAGES_DIR
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -288,7 +290,10 @@ class MlflowLogger:
             return
         for episode in episodes:
             record = redact(episode)
-            log_episode_trace(self.client, self.experiment_id, self.run_id, step, record)
+            # Image paths are relative to transcripts.jsonl's folder, the run folder.
+            log_episode_trace(
+                self.client, self.experiment_id, self.run_id, step, record, self.run_dir
+            )
 
     def close(self) -> None:
         if self.client is None:
@@ -302,6 +307,10 @@ class MlflowLogger:
             for name in ("metrics.jsonl", "transcripts.jsonl"):
                 if (self.run_dir / name).is_file():
                     client.log_artifact(self.run_id, str(self.run_dir / name))
+            # The PNGs transcripts.jsonl's image turns point to, under the same relative path.
+            images = self.run_dir / IMAGES_DIR
+            if images.is_dir():
+                client.log_artifacts(self.run_id, str(images), IMAGES_DIR)
             client.set_terminated(self.run_id, status="FINISHED")
         finally:
             self._restore_tracking_uri()

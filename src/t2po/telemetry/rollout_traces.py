@@ -18,7 +18,13 @@ Layout of a trace:
 - child span ``turn k`` (type ``LLM``) per turn: inputs the observation and the full
   prompt text; outputs the response text and the parsed action; attributes reward, ``Φ``,
   where TTI fired and the text it forced, TDS resamples, action validity, parse error and
-  the response's token count.
+  the response's token count. An image turn (its record's ``image``: a PNG path relative to
+  the transcript's folder, ``image_root``) also gets the picture: the PNG's bytes as an
+  MLflow trace attachment (``mlflow.tracing.attachments.Attachment``) in the inputs'
+  ``image``, which MLflow stores as an artifact beside the trace data, replaces by an
+  ``mlflow-attachment://`` reference in the span, and shows inline in the trace view; the
+  attribute ``image_path`` keeps the transcript's relative path. A PNG that is missing
+  (a transcript copied without its ``images/`` folder) leaves ``image`` out, not the span.
 
 Spans are created after the episode ran (the trainer hands finished episodes over), so
 their timestamps mark when they were logged, not how long each turn took.
@@ -26,7 +32,9 @@ their timestamps mark when they were logged, not how long each turn took.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -55,8 +63,13 @@ def log_episode_trace(
     run_id: str,
     step: int,
     episode: Mapping[str, Any],
+    image_root: str | os.PathLike[str] | None = None,
 ) -> str:
-    """Log one episode record as a trace linked to ``run_id``; returns the trace id."""
+    """Log one episode record as a trace linked to ``run_id``; returns the trace id.
+
+    ``image_root``: the folder the turns' ``image`` paths are relative to (the transcript
+    file's); None attaches no pictures.
+    """
     won = bool(episode.get("won"))
     root = client.start_trace(
         name="episode",
@@ -77,13 +90,23 @@ def log_episode_trace(
     trace_id = root.trace_id
     try:
         for k, turn in enumerate(episode.get("turns", []), start=1):
+            inputs: dict[str, Any] = {
+                "observation": turn.get("observation"),
+                "prompt": turn.get("prompt"),
+            }
+            attributes: dict[str, Any] = {"turn": k, **{a: turn.get(a) for a in TURN_ATTRIBUTES}}
+            if turn.get("image"):
+                attributes["image_path"] = turn["image"]
+                picture = _png_attachment(image_root, str(turn["image"]))
+                if picture is not None:
+                    inputs["image"] = picture
             span = client.start_span(
                 name=f"turn {k}",
                 trace_id=trace_id,
                 parent_id=root.span_id,
                 span_type="LLM",
-                inputs={"observation": turn.get("observation"), "prompt": turn.get("prompt")},
-                attributes={"turn": k, **{a: turn.get(a) for a in TURN_ATTRIBUTES}},
+                inputs=inputs,
+                attributes=attributes,
             )
             client.end_span(
                 trace_id=trace_id,
@@ -104,3 +127,19 @@ def log_episode_trace(
             },
         )
     return str(trace_id)
+
+
+def _png_attachment(root: str | os.PathLike[str] | None, relative: str) -> Any | None:
+    """The PNG at ``root/relative`` as an MLflow trace attachment; None when it is not there
+    (or would lie outside ``root``: a transcript path must not reach other files)."""
+    if root is None:
+        return None
+    try:
+        from mlflow.tracing.attachments import Attachment
+    except ImportError:  # an MLflow without trace attachments: the span keeps image_path
+        return None
+    base = Path(root).resolve()
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base) or not path.is_file():
+        return None
+    return Attachment(content_type="image/png", content_bytes=path.read_bytes())
