@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +116,88 @@ def test_write_report_tables_plots_and_notes(tmp_path: Path) -> None:
     page = (out / "summary.html").read_text()
     assert "<td>0.600 ± 0.200</td>" in page
     assert all(f"<img src='{name}'" in page for name in pngs)
+
+
+# ---------------------------------------------------------------------- sample episodes
+
+
+class _Images(HTMLParser):
+    """The ``src`` of every ``<img>`` on a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.srcs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.srcs += [value or "" for name, value in attrs if name == "src"]
+
+
+def page_images(page: Path) -> list[str]:
+    parser = _Images()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser.srcs
+
+
+def run_with_transcripts(folder: Path, **env_kwargs: object) -> Path:
+    """A run folder: metrics of 2 iterations and the transcripts of 2 scripted Sokoban
+    episodes per iteration (pictures under images/ when env_kwargs ask for them)."""
+    from conftest import default_rollout, default_sampling
+
+    from t2po.envs.registry import get_family
+    from t2po.inference.scripted import ScriptedSampler
+    from t2po.rollout.engine import Task, rollout
+    from t2po.telemetry.transcripts import TranscriptWriter
+
+    make_run(folder, [{"step": 1, "rollout/success": 0.0}, {"step": 2, "rollout/success": 0.5}])
+    writer = TranscriptWriter(folder / "transcripts.jsonl")
+    for iteration in (1, 2):
+        groups = rollout(
+            ScriptedSampler(["<think>go</think><action>up</action>", "<action>left</action>"]),
+            get_family("sokoban"),
+            [Task("t", iteration)],
+            2,
+            default_sampling(),
+            default_rollout(max_turns=2, env_kwargs=env_kwargs),
+        )
+        writer.write(iteration, groups)
+    return folder
+
+
+def test_report_shows_image_turns_with_pictures_copied_beside_the_page(tmp_path: Path) -> None:
+    pictures = run_with_transcripts(tmp_path / "vision_seed0", obs_mode="image", cell_size=6)
+    text = run_with_transcripts(tmp_path / "text_seed0")
+    out = write_report([pictures, text], tmp_path / "report")
+    srcs = page_images(out / "summary.html")
+    frames = [s for s in srcs if s.startswith("episodes/")]
+    # The last iteration's 2 episodes of the image run, 2 turns each; none for text turns.
+    last = [json.loads(x) for x in (pictures / "transcripts.jsonl").read_text().splitlines()][2:]
+    expected = [f"episodes/00_vision_seed0/{t['image']}" for e in last for t in e["turns"]]
+    assert frames == expected and len(frames) == 4
+    for src, name in zip(frames, [t["image"] for e in last for t in e["turns"]], strict=True):
+        assert (out / src).read_bytes() == (pictures / name).read_bytes()
+    page = (out / "summary.html").read_text()
+    assert page.count("<details>") == 4  # 2 episodes per run
+    assert "text_seed0: t (seed 2), iteration 2 train" in page
+    assert "Sample episodes" in (out / "summary.md").read_text()
+    # Relative paths: the page still finds every picture once the folder is moved.
+    moved = Path(shutil.move(out, tmp_path / "elsewhere" / "report"))
+    shutil.rmtree(pictures / "images")
+    assert all((moved / src).is_file() for src in page_images(moved / "summary.html"))
+
+
+def test_report_episode_pictures_missing_or_outside_the_run_are_not_shown(tmp_path: Path) -> None:
+    run = run_with_transcripts(tmp_path / "run", obs_mode="image", cell_size=6)
+    lines = [json.loads(x) for x in (run / "transcripts.jsonl").read_text().splitlines()]
+    lines[-2]["turns"][0]["image"] = "../secret.png"  # a transcript must not reach other files
+    (tmp_path / "secret.png").write_bytes((run / lines[-2]["turns"][1]["image"]).read_bytes())
+    (run / lines[-1]["turns"][0]["image"]).unlink()
+    (run / "transcripts.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    out = write_report([run], tmp_path / "report")
+    page = (out / "summary.html").read_text()
+    assert len([s for s in page_images(out / "summary.html") if "episodes/" in s]) == 2
+    assert "picture ../secret.png is missing from the run" in page
+    assert page.count("is missing from the run") == 2
+    assert not list(out.rglob("secret.png"))
+    assert write_report([run], tmp_path / "none", episodes_per_run=0)
+    assert "Sample episodes" not in (tmp_path / "none" / "summary.html").read_text()

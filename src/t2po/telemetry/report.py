@@ -14,7 +14,9 @@ before those keys existed (``rollout/episodes`` × the per-episode means give th
 
 A metric no run logged (``actor/kl`` needs ``algo.kl_coef > 0``) is left out with a note in
 the summary, never an error. Output: one PNG per figure, ``summary.md`` and ``summary.html``
-(the same tables with the figures inline).
+(the same tables with the figures inline, and a few sample episodes from each run's
+``transcripts.jsonl`` with the pictures of image turns copied beside the page:
+:mod:`t2po.telemetry.report_episodes`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from t2po.telemetry.plots import (
     plot_grid,
     read_metrics_jsonl,
 )
+from t2po.telemetry.report_episodes import DEFAULT_EPISODES_PER_RUN, STYLE, episodes_html
 
 __all__ = [
     "FIGURES",
@@ -239,8 +242,15 @@ def _html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, 
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
-    """Plots, ``summary.md`` and ``summary.html`` for ``run_dirs`` in ``out``; returns it."""
+def write_report(
+    run_dirs: Sequence[str | Path],
+    out: str | Path,
+    episodes_per_run: int = DEFAULT_EPISODES_PER_RUN,
+) -> Path:
+    """Plots, ``summary.md`` and ``summary.html`` for ``run_dirs`` in ``out``; returns it.
+
+    ``episodes_per_run``: sample episodes shown per run with transcripts (0: none).
+    """
     if not run_dirs:
         raise ValueError("t2po report needs at least one run folder")
     out_dir = Path(out)
@@ -268,6 +278,7 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
         )
         figures.append((figure, png))
 
+    episodes = episodes_html([Path(p) for p in run_dirs], out_dir, episodes_per_run)
     rows = summary_rows(groups)
     columns = _table_columns()
     members = [("label", "run", "s"), ("runs", "run folders", "s")]
@@ -275,6 +286,8 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
     md = ["# Training report", "", f"Final metrics ({final}):", "", markdown_table(rows, columns)]
     md += ["Runs grouped as seeds:", "", markdown_table(rows, members)]
     md += [f"## {figure.title}\n\n![{figure.title}]({png.name})\n" for figure, png in figures]
+    if episodes:
+        md += ["Sample episodes, with the pictures of image turns: summary.html", ""]
     if notes:
         md += ["## Notes", "", *(f"- {note}" for note in notes), ""]
     (out_dir / "summary.md").write_text("\n".join(md), encoding="utf-8")
@@ -283,7 +296,7 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
         "<!doctype html><html><head><meta charset='utf-8'><title>t2po report</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-        "img{max-width:100%}</style></head><body>",
+        f"img{{max-width:100%}}{STYLE}</style></head><body>",
         "<h1>Training report</h1>",
         f"<p>Final metrics ({html.escape(final)}):</p>",
         _html_table(rows, columns),
@@ -293,6 +306,8 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
     for figure, png in figures:
         title = html.escape(figure.title)
         page.append(f"<h2>{title}</h2><img src='{html.escape(png.name)}' alt='{title}'>")
+    if episodes:
+        page.append(episodes)
     if notes:
         items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
         page.append(f"<h2>Notes</h2><ul>{items}</ul>")
