@@ -1,7 +1,10 @@
-"""``t2po eval`` of an API model: flaky endpoints, kills, dead endpoints, secrets, the CLI."""
+"""``t2po eval`` of an API model: flaky endpoints, kills, dead endpoints, secrets, the CLI,
+image families (each frame sent as a PNG data URL)."""
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import socket
 import subprocess
@@ -9,11 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import Fault, ScriptedOpenAI
+from PIL import Image
 
 from t2po.cli import main
 from t2po.config import Config, load_config
+from t2po.envs.cards.render import numberline_shape
+from t2po.envs.sokoban.render import image_shape
 from t2po.evaluation import EvalAborted, run_suite
 from t2po.settings import make_sampler
 from t2po.telemetry.jsonl import read_jsonl
@@ -182,6 +189,50 @@ def test_the_openai_preset_runs_against_any_endpoint(
     assert (body["temperature"], body["top_p"]) == (0.6, 0.95) and "top_k" not in body
     out = capsys.readouterr().out
     assert "gpt-4o-mini" in (tmp_path / "summary.md").read_text() and "cost $" in out
+
+
+@pytest.mark.parametrize(
+    ("family", "answer", "frame_hw"),
+    [
+        (
+            ["env.family=sokoban", "env.kwargs.dim_room=[6,7]", "env.kwargs.cell_size=8"],
+            "<think>push</think>\n<action>up",
+            image_shape(6, 7, 8)[:2],
+        ),
+        (
+            ["env.family=cards", "env.kwargs.game=numberline"],
+            "<think>walk</think>\n<action>+",
+            numberline_shape(5)[:2],  # NumberLine's default line, 0..5
+        ),
+    ],
+    ids=["sokoban", "numberline"],
+)
+def test_an_image_family_sends_each_frame_as_a_png_data_url(
+    scripted_openai: ScriptedOpenAI,
+    tmp_path: Path,
+    family: list[str],
+    answer: str,
+    frame_hw: tuple[int, int],
+) -> None:
+    """`t2po eval` of an API model on pictures: every turn's request carries the frame the
+    agent saw, as a PNG data URL of the frame's size, the pixels the results folder keeps."""
+    scripted_openai.answer = lambda body: answer
+    extra = [*family, "env.kwargs.obs_mode=image", "eval.episodes=1", "env.max_turns=2"]
+    args = ["eval", *_overrides(scripted_openai.url, *extra), "--out", str(tmp_path)]
+    assert main(args) == 0
+    (episode,) = _episodes(tmp_path)
+    assert len(scripted_openai.requests) == episode["n_turns"] >= 1  # one episode: in order
+    for body, turn in zip(scripted_openai.requests, episode["turns"], strict=True):
+        parts = body["messages"][-1]["content"]
+        assert parts[0]["type"] == "text"
+        (url,) = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
+        header, _, payload = url.partition(",")
+        assert header == "data:image/png;base64"
+        png = base64.b64decode(payload, validate=True)
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        with Image.open(io.BytesIO(png)) as sent, Image.open(tmp_path / turn["image"]) as kept:
+            assert sent.format == "PNG" and (sent.height, sent.width) == frame_hw
+            np.testing.assert_array_equal(np.asarray(sent), np.asarray(kept.convert("RGB")))
 
 
 @pytest.mark.slow
