@@ -8,6 +8,9 @@ Routes: ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST /v1/chat/completions
 (``stream``, ``n``, ``logprobs``/``top_logprobs``, ``seed``, ``stop``, ``top_k``, and the
 opt-in ``t2po`` field: see :mod:`t2po.serve.openai_api`), ``GET /health``, and the OpenAPI
 page at ``/docs`` (schema at ``/openapi.json``). The paths also answer without ``/v1``.
+A vision-language model folder (Qwen2-VL / Qwen2.5-VL, ``tiny-vl``) also reads pictures:
+``image_url`` parts of user messages as data URLs, never fetched from remote URLs (see
+:mod:`t2po.serve.model_service`), so ``t2po eval`` of an image family works against it.
 
 Concurrent requests are decoded together (:mod:`t2po.serve.batcher`); each keeps its own
 seed. Every refusal uses the OpenAI error shape (``{"error": {"message", "type", "param",

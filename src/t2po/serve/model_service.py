@@ -18,6 +18,14 @@ Choices, and why:
 - **Log-probs** are the sampler's: ``log π_T`` after temperature, before top-k/top-p (the
   distribution ``M_t`` describes). ``top_logprobs`` come from one teacher-forced forward
   pass over prompt and completion, run by the batcher's worker after the decode.
+- **Pictures.** A vision-language model (a sampler with a processor: a Qwen2-VL /
+  Qwen2.5-VL folder, ``tiny-vl``) reads ``image_url`` parts of user messages given as data
+  URLs (:mod:`t2po.serve.image_parts`); each message becomes its text then its pictures, in
+  order, the layout the rollout engine prompts with and the template writes, so a message
+  whose parts put a picture before the text is read text first. The processor counts the
+  pictures' tokens for the context check and ``usage``. A text model refuses pictures
+  with a 400 rather than silently dropping what the client sent; so does ``top_logprobs``
+  with pictures (its extra forward pass reads token ids only).
 - **TTI** is off unless the request asks (``t2po: {"tti": true}``): a client asked for
   sampling, not for an intervention. With it, each choice reports where TTI fired.
 """
@@ -34,9 +42,10 @@ from typing import Any
 from t2po.config import RolloutConfig
 from t2po.exploration.tti import TTIParams
 from t2po.inference.base import Sampler, SamplingParams
-from t2po.inference.chat import render_chat
+from t2po.inference.chat import encode_chat_with_images, render_chat
 from t2po.rollout.engine import derive_seed
 from t2po.serve.batcher import DynamicBatcher, Job
+from t2po.serve.image_parts import decode_image_url
 from t2po.serve.openai_api import ChatCompletionRequest, RequestError
 from t2po.types import FinishReason, Message, SamplerOutput
 
@@ -74,6 +83,9 @@ class ModelService:
         # A private copy: a fast tokenizer must not be called from two threads at once, and
         # the batcher's worker uses the sampler's own.
         self._tokenizer = None if tokenizer is None else _copy(tokenizer)
+        processor = getattr(self.sampler, "processor", None)
+        # Likewise: the processor holds a tokenizer of its own, which the worker uses too.
+        self._processor = None if processor is None else _copy(processor)
         self._tokenizer_lock = threading.Lock()
         config = getattr(model, "config", None)
         self.context = getattr(config, "max_position_embeddings", None)
@@ -99,6 +111,11 @@ class ModelService:
             batcher, self._batcher = self._batcher, None
         if batcher is not None:
             batcher.close(grace_s)
+
+    @property
+    def reads_images(self) -> bool:
+        """Whether the served model takes pictures (a vision-language model's processor)."""
+        return self._processor is not None
 
     # ------------------------------------------------------------------ models
 
@@ -127,6 +144,8 @@ class ModelService:
                 code="model_not_found",
                 param="model",
             )
+        if request.has_images():
+            self._check_pictures(request)
         messages, params = request_sampling(
             request, self.max_new_tokens_cap, self.rollout, self.tti
         )
@@ -138,6 +157,20 @@ class ModelService:
         ]
         return Prepared(request, messages, params, seeds, prompt_tokens)
 
+    def _check_pictures(self, request: ChatCompletionRequest) -> None:
+        if not self.reads_images:
+            raise RequestError(
+                f"{self.name!r} reads text only (a text model, no image processor), got an "
+                "image_url part: send text content, or serve a vision-language model "
+                "(a Qwen2-VL / Qwen2.5-VL folder, tiny-vl)",
+                param="messages",
+            )
+        if request.logprobs and request.top_logprobs:
+            raise RequestError(
+                "top_logprobs: not supported for prompts with pictures; logprobs=true alone is",
+                param="top_logprobs",
+            )
+
     def _count_prompt_tokens(self, messages: list[Message], max_new: int) -> int:
         """Prompt length in tokens; refuses prompts that cannot fit the context."""
         if self._tokenizer is None:
@@ -147,14 +180,19 @@ class ModelService:
             size = sum(len(str(m["content"]).encode()) for m in messages)
             if size // self._longest_token > room:  # more tokens than fit, whatever the text
                 raise _too_long(f"at least {size // self._longest_token}", max_new, self.context)
+        pictures = any(m.get("images") for m in messages)
         try:
             with self._tokenizer_lock:
-                text = render_chat(self._tokenizer, messages)
-                n = len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
-        except Exception as exc:  # noqa: BLE001 - the chat template refused these messages
+                if pictures:  # the processor expands each picture into its patch tokens
+                    ids, _ = encode_chat_with_images(self._tokenizer, self._processor, messages)
+                    n = len(ids)
+                else:
+                    text = render_chat(self._tokenizer, messages)
+                    n = len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        except Exception as exc:  # noqa: BLE001 - the template or processor refused them
+            what = "processor cannot encode" if pictures else "chat template cannot render"
             raise RequestError(
-                f"the model's chat template cannot render these messages: {exc}",
-                param="messages",
+                f"the model's {what} these messages: {exc}", param="messages"
             ) from None
         if room is not None and n > room:
             raise _too_long(str(n), max_new, self.context)
@@ -268,7 +306,12 @@ def request_sampling(
         from t2po.settings import tti_params
 
         tti = tti_params(TTIConfig())
-    messages: list[Message] = [{"role": m.role, "content": m.text()} for m in request.messages]
+    messages: list[Message] = []
+    for m in request.messages:
+        message: Message = {"role": m.role, "content": m.text()}
+        if urls := m.image_urls():
+            message["images"] = [decode_image_url(url) for url in urls]
+        messages.append(message)
     params = SamplingParams(
         temperature=request.temperature,
         top_p=request.top_p,

@@ -7,6 +7,10 @@ that names the field, never a 500 or a silent default: ``max_tokens: Infinity`` 
 response_format, logit_bias, penalties, ...) are refused by name; unknown fields are refused
 too, as OpenAI does, rather than ignored.
 
+Content parts may be ``text`` and, in user messages, ``image_url`` (whether the served
+model reads pictures is the service's call: a text model refuses them; the URL's pixels are
+decoded by :mod:`t2po.serve.image_parts`).
+
 Beyond OpenAI: ``top_k`` (as vLLM), and ``t2po: {"tti": true}``, which turns the paper's
 thinking intervention on for this request (the server's ``tti.*`` settings) and reports
 where it fired in each choice's ``t2po`` field.
@@ -51,6 +55,16 @@ class TextPart(_Strict):
     text: str
 
 
+class ImageURL(_Strict):
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None  # accepted; the processor decides
+
+
+class ImagePart(_Strict):
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
 class ChatMessage(_Strict):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, Any]] | None = None
@@ -58,21 +72,41 @@ class ChatMessage(_Strict):
 
     @field_validator("content")
     @classmethod
-    def _text_only(cls, content: Any) -> Any:
+    def _known_parts(cls, content: Any) -> Any:
         if isinstance(content, list):
             for part in content:
                 kind = part.get("type")
-                if kind != "text":
-                    raise ValueError(f"this model reads text only, got a {kind!r} part")
-                TextPart.model_validate(part)
+                if kind == "text":
+                    TextPart.model_validate(part)
+                elif kind == "image_url":
+                    ImagePart.model_validate(part)
+                else:
+                    raise ValueError(
+                        f"content parts may be 'text' or 'image_url', got a {kind!r} part"
+                    )
         return content
 
+    @model_validator(mode="after")
+    def _pictures_from_the_user(self) -> ChatMessage:
+        if self.image_urls() and self.role != "user":
+            raise ValueError(f"image_url parts belong in user messages, not {self.role!r} ones")
+        return self
+
     def text(self) -> str:
+        """The text parts, joined (a message's pictures are :meth:`image_urls`)."""
         if self.content is None:
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(str(part["text"]) for part in self.content)
+        return "".join(str(part["text"]) for part in self.content if part["type"] == "text")
+
+    def image_urls(self) -> list[str]:
+        """The URLs of the message's ``image_url`` parts, in order."""
+        if not isinstance(self.content, list):
+            return []
+        return [
+            str(part["image_url"]["url"]) for part in self.content if part["type"] == "image_url"
+        ]
 
 
 class StreamOptions(_Strict):
@@ -139,6 +173,10 @@ class ChatCompletionRequest(_Strict):
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options: only allowed with stream=true")
         return self
+
+    def has_images(self) -> bool:
+        """Whether any message shows a picture."""
+        return any(m.image_urls() for m in self.messages)
 
     def stops(self) -> tuple[str, ...]:
         if self.stop is None:
