@@ -202,3 +202,87 @@ def test_a_lora_worker_samples_with_the_trainer_adapters() -> None:
     finally:
         workers.shutdown()
     assert tokens(there) == tokens(here)
+
+
+def tiny_spec(**changes: Any) -> WorkerSpec:
+    """One torch thread per worker: a starved 2-core machine runs 2-thread workers far slower."""
+    return WorkerSpec(
+        model_path=str(resolve_model_path("tiny")),
+        device="cpu",
+        dtype="float32",
+        seed=0,
+        threads=1,
+        **changes,
+    )
+
+
+def test_a_rollout_worker_samples_with_the_configured_decode_backend() -> None:
+    family = get_family("sokoban")
+    model, tokenizer = perturbed_tiny()
+    params = default_sampling(max_new_tokens=10, temperature=1.0)
+    settings = default_rollout(max_turns=2)
+    tasks = [Task(f"sokoban-{i}", 90 + i) for i in range(2)]
+    sampler = HFSampler(model, tokenizer, decode_backend="graph")
+    here = rollout(sampler, family, tasks, 2, params, settings, seed=4)
+    workers = RolloutWorkers(1, tiny_spec(decode_backend="graph"), timeout_s=TIMEOUT_S)
+    try:
+        workers.sync(model, 1)
+        there = workers.rollout("sokoban", tasks, 2, params, settings, seed=4)
+        (info,) = workers.info()
+    finally:
+        workers.shutdown()
+    # The graph backend samples the eager loop's tokens (tests/inference/test_graph_decode),
+    # so equal trajectories alone would not show which decoder ran: the worker reports it.
+    assert info["decode_backend"] == "graph"
+    assert tokens(there) == tokens(here)
+    torch.testing.assert_close(logprobs(there), logprobs(here), rtol=1e-4, atol=1e-5)
+
+
+def test_a_killed_rollout_worker_is_replaced_with_the_weights_and_its_tasks_played_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    family = get_family("sokoban")
+    model, tokenizer = perturbed_tiny()
+    params = default_sampling(max_new_tokens=10, temperature=1.0)
+    settings = default_rollout(max_turns=2)
+    tasks = [Task(f"sokoban-{i}", 70 + i) for i in range(2)]
+    here = rollout(HFSampler(model, tokenizer), family, tasks, 2, params, settings, seed=9)
+    workers = RolloutWorkers(1, tiny_spec(), timeout_s=TIMEOUT_S)
+    kill_at: set[int] = set()  # waits for a play (counted per rollout) that kill the worker first
+    waited = 0
+    get = workers._get
+
+    def killing_get(k: int, ref: Any, what: str) -> Any:
+        # A wait starts right after its play call went out: the worker is then busy sampling
+        # (a play takes far longer than this), and dies mid-rollout.
+        nonlocal waited
+        if what == "a rollout":
+            if waited in kill_at:
+                ray.kill(workers.actors[k], no_restart=True)
+            waited += 1
+        return get(k, ref, what)
+
+    monkeypatch.setattr(workers, "_get", killing_get)
+    try:
+        workers.sync(model, 1)
+        (first,) = workers.info()
+        # Killed during the first play: the tasks are played again on a replacement.
+        kill_at, waited = {0}, 0
+        replayed = workers.rollout("sokoban", tasks, 2, params, settings, seed=9)
+        assert workers.restarts == 1
+        (second,) = workers.info()
+        assert second["pid"] != first["pid"]
+        assert second["version"] == 1  # the replacement got the trainer's weights
+        # Killed during the play and during its replay: the episodes are lost, as data.
+        kill_at, waited = {0, 1}, 0
+        lost = workers.rollout("sokoban", tasks, 2, params, settings, seed=9)
+        assert workers.restarts == 3
+    finally:
+        workers.shutdown()
+    assert workers.pushes == 1  # replacements load the kept copy; nothing is sent again
+    assert tokens(replayed) == tokens(here)  # the batch of a run without the death
+    torch.testing.assert_close(logprobs(replayed), logprobs(here), rtol=1e-4, atol=1e-5)
+    assert [g.task_id for g in lost] == [t.task_id for t in tasks]
+    for trajectory in [t for g in lost for t in g.trajectories]:
+        assert trajectory.stop_reason == StopReason.env_error and trajectory.turns == []
+        assert "rollout worker 0 died during a rollout" in trajectory.info["error"]

@@ -13,9 +13,24 @@ Weights: the trainer numbers its weights (a version bumped by every update) and
 Ray's object store once (``ray.put``) and every worker loads it from there. With LoRA each
 worker wraps its copy in the same adapters, so the state dict (base + adapters) fits it.
 
+Sampling settings: a worker builds its ``HFSampler`` as the trainer builds its own (the
+same ``rollout.decode_backend``), so a worker samples what the in-process sampler would.
+
+A worker that dies (its process crashed, its node went away, ``ray.kill``) or does not answer
+in ``timeout_s`` is replaced by a fresh actor that loads the weights the others hold (the
+object-store copy of the last :meth:`RolloutWorkers.sync` is kept for this), and its slice of
+the tasks is played again on the replacement. Why replay instead of ending the slice's
+episodes with ``StopReason.env_error`` as env actors do: the dead worker held the episodes
+(their turns die with it), and the replay gives exactly the trajectories it would have
+returned (same weights version, checked by the worker; same seed and ``task_offset``, hence
+the same sampling streams), so the batch and the update are those of a run without the crash,
+and success metrics are not lowered by episodes that never ran. A slice is played again once:
+if the replacement dies too (a task that crashes its worker every time), that slice's
+episodes end with ``StopReason.env_error`` (``timeout`` for a hang) and no turns, and the
+iteration goes on with the other slices.
+
 Design note: the driver (rank 0 under ``torchrun``) owns the loop; workers only sample and
-step environments (verl's single controller). A worker that dies is not replaced: its error
-ends the iteration (env actors, ``rollout.env_workers``, do recover; see ``ray_envs``).
+step environments (verl's single controller).
 """
 
 from __future__ import annotations
@@ -34,10 +49,12 @@ from t2po.inference.hf import HFSampler
 from t2po.models.loading import load_model_and_tokenizer, load_model_processor
 from t2po.models.lora import LoraParams, apply_lora, decoding_model
 from t2po.rollout.engine import RolloutSettings, Task, rollout
+from t2po.rollout.envs import EnvFailure
 from t2po.rollout.ray_envs import RayEnvs, ensure_ray, slices
-from t2po.types import TrajectoryGroup
+from t2po.types import StopReason, Trajectory, TrajectoryGroup
 
 WORKER_CPUS = 0.1  # logical CPU share each worker reserves in Ray's scheduler (see ray_envs)
+REPLAYS = 1  # how many times a dead worker's slice is played again on a replacement
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,7 @@ class WorkerSpec:
     base_path: str = ""  # the LoRA base folder (recorded in the adapters' config)
     env_workers: int = 0  # Ray env actors per worker; 0 = envs in the worker's process
     threads: int = 0  # torch CPU threads per worker (CPU only); 0 = the cores / n workers
+    decode_backend: str = "eager"  # rollout.decode_backend, as the trainer's own sampler
 
 
 class RolloutWorker:
@@ -79,6 +97,7 @@ class RolloutWorker:
             device=device,
             seed=spec.seed,
             processor=load_model_processor(spec.model_path),  # pictures: VL models only
+            decode_backend=spec.decode_backend,
         )
         self.version = -1  # no weights from the trainer yet
         self._envs: RayEnvs | None = None
@@ -98,7 +117,16 @@ class RolloutWorker:
         settings: RolloutSettings,
         seed: int,
         task_offset: int,
+        version: int,
     ) -> list[TrajectoryGroup]:
+        """Play ``tasks`` (the batch's tasks from ``task_offset`` on) with weights ``version``."""
+        if version != self.version:
+            # A replacement whose weights did not load would otherwise sample the model on
+            # disk, and the update would train on another policy's samples.
+            raise RuntimeError(
+                f"this rollout worker holds weights version {self.version}, the trainer "
+                f"expects {version}"
+            )
         family = get_family(family_name)
         envs = None
         if self.spec.env_workers > 0:
@@ -128,6 +156,7 @@ class RolloutWorker:
             "version": self.version,
             "threads": torch.get_num_threads(),
             "device": str(self.sampler.device),
+            "decode_backend": self.sampler.decode_backend,
         }
 
 
@@ -147,25 +176,35 @@ class RolloutWorkers:
                 f"cluster has {cluster_gpus}; use at most {cluster_gpus} workers, or "
                 "model.device=cpu"
             )
-        spec = _placed(spec, n)
-        actor = self._ray.remote(num_cpus=WORKER_CPUS, num_gpus=gpus, max_restarts=0)
-        self.actors: list[Any] = [actor(RolloutWorker).remote(spec) for _ in range(n)]
+        self._spec = _placed(spec, n)
+        self._actor_class = self._ray.remote(num_cpus=WORKER_CPUS, num_gpus=gpus, max_restarts=0)(
+            RolloutWorker
+        )
+        self.actors: list[Any] = [self._spawn() for _ in range(n)]
         self.timeout_s = timeout_s
         self.version: int | None = None  # the weights version the workers hold
+        self._weights: Any = None  # the object-store copy of those weights (for replacements)
         self.pushes = 0  # how many times weights went out (one ray.put each)
+        self.restarts = 0  # workers replaced after a death or a timeout, over their life
+
+    def _spawn(self) -> Any:
+        return self._actor_class.remote(self._spec)
 
     def sync(self, model: torch.nn.Module, version: int) -> bool:
         """Send ``model``'s weights to every worker if ``version`` is not the one they hold;
-        returns whether they were sent."""
+        returns whether they were sent. A worker that died meanwhile is replaced."""
         if version == self.version:
             return False
         state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
-        ref = self._ray.put(state)  # once into the object store, read by every worker
-        held = self._ray.get(
-            [a.load_weights.remote(ref, version) for a in self.actors], timeout=self.timeout_s
-        )
-        assert held == [version] * len(self.actors)
-        self.version = version
+        # Once into the object store, read by every worker, and kept for replacements.
+        self._weights, self.version = self._ray.put(state), version
+        calls = [a.load_weights.remote(self._weights, version) for a in self.actors]
+        for k, ref in enumerate(calls):
+            held, failure = self._get(k, ref, "a weights load")
+            if failure is not None:
+                self._replace(k)  # the replacement loads these weights first thing
+            elif held != version:
+                raise RuntimeError(f"rollout worker {k} holds version {held}, not {version}")
         self.pushes += 1
         return True
 
@@ -179,20 +218,60 @@ class RolloutWorkers:
         seed: int = 0,
     ) -> list[TrajectoryGroup]:
         """The engine's ``rollout`` over the workers: contiguous task slices, groups in task
-        order (the same groups one engine would return)."""
+        order (the same groups one engine would return). A worker that dies or hangs is
+        replaced and its slice played again (module docstring)."""
         if self.version is None:
             raise RuntimeError("RolloutWorkers.sync(model, version) must run before rollout")
-        calls = [
-            self.actors[k].play.remote(
-                family_name, list(tasks[a:b]), group_size, params, settings, seed, a
+        version = self.version
+        todo = [(k, a, b) for k, (a, b) in enumerate(slices(len(tasks), len(self.actors)))]
+        todo = [(k, a, b) for k, a, b in todo if b > a]
+        played: dict[int, list[TrajectoryGroup]] = {}
+        failures: dict[int, EnvFailure] = {}
+        for _attempt in range(1 + REPLAYS):
+            calls = []
+            for k, a, b in todo:
+                args = (family_name, list(tasks[a:b]), group_size, params, settings, seed, a)
+                calls.append((k, self.actors[k].play.remote(*args, version)))
+            for k, ref in calls:
+                groups, failure = self._get(k, ref, "a rollout")
+                if failure is None:
+                    played[k] = groups
+                    failures.pop(k, None)
+                else:
+                    failures[k] = failure
+                    self._replace(k)
+            todo = [(k, a, b) for k, a, b in todo if k in failures]
+            if not todo:
+                break
+        for k, a, b in todo:  # died again on its replacement: these episodes are lost
+            played[k] = lost_groups(tasks[a:b], group_size, failures[k])
+        return [group for k in sorted(played) for group in played[k]]
+
+    def _get(self, k: int, ref: Any, what: str) -> tuple[Any, EnvFailure | None]:
+        """Worker ``k``'s answer, or why there is none (it died, or did not answer in time).
+        Any other error (a bug in the worker's code) is raised: replaying would repeat it."""
+        exceptions = self._ray.exceptions
+        try:
+            return self._ray.get(ref, timeout=self.timeout_s), None
+        except exceptions.RayActorError as exc:
+            return None, EnvFailure(
+                f"rollout worker {k} died during {what}: {exc.__class__.__name__}"
             )
-            for k, (a, b) in enumerate(slices(len(tasks), len(self.actors)))
-            if b > a
-        ]
-        groups: list[TrajectoryGroup] = []
-        for part in self._ray.get(calls, timeout=self.timeout_s):
-            groups += part
-        return groups
+        except exceptions.GetTimeoutError:
+            return None, EnvFailure(
+                f"rollout worker {k} gave no answer to {what} in {self.timeout_s} s",
+                timed_out=True,
+            )
+
+    def _replace(self, k: int) -> None:
+        """A fresh actor in place of worker ``k``, given the current weights. Not waited for:
+        calls to an actor run in order, so the next ``play`` runs after the load (and checks
+        the version it got)."""
+        self._ray.kill(self.actors[k], no_restart=True)  # a hung one must not come back
+        self.actors[k] = self._spawn()
+        self.restarts += 1
+        if self._weights is not None and self.version is not None:
+            self.actors[k].load_weights.remote(self._weights, self.version)
 
     def info(self) -> list[dict[str, Any]]:
         return list(self._ray.get([a.info.remote() for a in self.actors], timeout=self.timeout_s))
@@ -201,6 +280,31 @@ class RolloutWorkers:
         for actor in self.actors:
             self._ray.kill(actor, no_restart=True)
         self.actors = []
+        self._weights = None
+
+
+def lost_groups(
+    tasks: Sequence[Task], group_size: int, failure: EnvFailure
+) -> list[TrajectoryGroup]:
+    """Groups of episodes that never came back: no turns, ended by ``env_error`` (``timeout``
+    when the worker hung), the failure in ``info['error']``, as a failed env reset is."""
+    reason = StopReason.timeout if failure.timed_out else StopReason.env_error
+    return [
+        TrajectoryGroup(
+            task_id=task.task_id,
+            seed=task.seed,
+            trajectories=[
+                Trajectory(
+                    task_id=task.task_id,
+                    seed=task.seed,
+                    stop_reason=reason,
+                    info={"error": failure.error},
+                )
+                for _ in range(group_size)
+            ],
+        )
+        for task in tasks
+    ]
 
 
 def _placed(spec: WorkerSpec, n: int) -> WorkerSpec:

@@ -251,6 +251,7 @@ class Trainer:
                 lora=self.settings.lora,
                 base_path=str(self._base_path()),
                 env_workers=r.env_workers,
+                decode_backend=r.decode_backend,  # sample as self.sampler does
             )
             self.rollout_workers = RolloutWorkers(r.workers, spec)
         elif r.env_workers > 0:
