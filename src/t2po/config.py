@@ -236,9 +236,9 @@ class TrainConfig:
     cold_start: bool = False
     """Run cold start (RFT) first when no RL checkpoint exists, then RL from its result."""
     fsdp: bool = False
-    """Under ``torchrun --nproc-per-node N t2po train ...``: shard weights, gradients and
-    optimizer states with FSDP2 (``fully_shard``) instead of DDP replicas (for models whose
-    training state does not fit one device). Ignored in one process."""
+    """Under ``torchrun --nproc-per-node N --no-python t2po train ...``: shard weights,
+    gradients and optimizer states with FSDP2 (``fully_shard``) instead of DDP replicas (for
+    models whose training state does not fit one device). Ignored in one process."""
 
 
 RFT_TEACHERS = ("expert", "policy", "format_only")

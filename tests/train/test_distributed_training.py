@@ -1,5 +1,6 @@
 """``Trainer`` under 2 gloo ranks with the tiny model: the same run as one process, rank 0
-alone writes, checkpoints resume across world sizes, and ``torchrun ... t2po train`` works."""
+alone writes, checkpoints resume across world sizes (DDP and FSDP2), and ``torchrun ... t2po
+train`` works."""
 
 from __future__ import annotations
 
@@ -100,6 +101,30 @@ def test_two_ranks_train_as_one_process_and_resume_across_world_sizes(tmp_path: 
         assert {k: v for k, v in rows(run)[-1].items() if k.startswith("rollout/")} == {
             k: v for k, v in last.items() if k.startswith("rollout/")
         }
+
+
+def with_fsdp(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "train": {**data["train"], "fsdp": True}}
+
+
+@pytest.mark.heavy  # 5 short runs, 2 of them 2-rank: minutes on 2 busy cores
+def test_fsdp_checkpoints_resume_across_world_sizes(tmp_path: Path) -> None:
+    """FSDP2 ranks save whole weights and the optimizer state gathered from their shards (as
+    one process saves it): 2 FSDP ranks resume a one-process checkpoint, 1 process resumes
+    theirs, and both second steps are the one-process run's. Adam's second step reads the
+    saved moments, so a lost or misplaced optimizer state shows in the weights."""
+    one, two, back = tmp_path / "one", tmp_path / "two", tmp_path / "one_then_two"
+    train_in_one_process(config(one, 1))
+    shutil.copytree(one, back)
+    spawn(train_worker, with_fsdp(config(two, 1)))  # saved by 2 FSDP ranks
+    assert_same_weights(weights(one, 1), weights(two, 1))
+    train_in_one_process(config(one, 2))
+    train_in_one_process(with_fsdp(config(two, 2)))  # resumed by 1 process (fsdp unused)
+    spawn(train_worker, with_fsdp(config(back, 2)))  # one process's, resumed by 2 FSDP ranks
+    reference = weights(one, 2)
+    assert_same_weights(reference, weights(two, 2), atol=1e-5)
+    assert_same_weights(reference, weights(back, 2), atol=1e-5)
+    assert [r["step"] for r in rows(two)] == [1, 2] == [r["step"] for r in rows(back)]
 
 
 def test_torchrun_t2po_train_two_ranks_end_to_end(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 One process (no ``torchrun``) is the same code with :data:`SINGLE`: every helper here is a
 no-op there, so the same config trains on a laptop and under
-``torchrun --nproc-per-node N t2po train ...``.
+``torchrun --nproc-per-node N --no-python t2po train ...`` (``t2po`` is a console script,
+not a Python file: without ``--no-python`` torchrun runs ``python t2po``).
 
 The division of work (``Trainer`` owns the order, this module only the mechanics):
 
