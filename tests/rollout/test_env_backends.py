@@ -82,3 +82,25 @@ def test_an_env_backend_for_another_family_is_refused() -> None:
             default_rollout(),
             envs=InProcessEnvs("t2po/Household-v0"),
         )
+
+
+def test_episodes_a_dead_rollout_worker_lost_are_failures_the_batch_and_metrics_take() -> None:
+    """What a slice whose worker died twice becomes (``t2po.rollout.workers``): data."""
+    from t2po.rollout.workers import lost_groups
+    from t2po.telemetry.metrics import rollout_metrics
+    from t2po.train.batch import flatten
+    from t2po.types import StopReason
+
+    tasks = [Task("a", 1), Task("b", 2)]
+    died = lost_groups(tasks, 3, EnvFailure("rollout worker 1 died during a rollout: X"))
+    assert [(g.task_id, g.seed, len(g.trajectories)) for g in died] == [("a", 1, 3), ("b", 2, 3)]
+    for trajectory in [t for g in died for t in g.trajectories]:
+        assert (trajectory.task_id, trajectory.turns) in [("a", []), ("b", [])]
+        assert trajectory.stop_reason == StopReason.env_error and not trajectory.won
+        assert trajectory.info == {"error": "rollout worker 1 died during a rollout: X"}
+    (hung,) = lost_groups(tasks[:1], 1, EnvFailure("no answer", timed_out=True))
+    assert hung.trajectories[0].stop_reason == StopReason.timeout
+    assert flatten(died).turns == []  # nothing to train on, and no crash
+    metrics = rollout_metrics(died + [hung], "sokoban")
+    assert metrics["rollout/success"] == 0.0
+    assert metrics["rollout/stop/env_error"] == 6 / 7 and metrics["rollout/stop/timeout"] == 1 / 7
