@@ -30,6 +30,12 @@ CASES = {
     "env_workers": ("speedup",),
     "gpu_decode": ("ratio", "ratio_v152k", "vs_generate"),
     "rollout_throughput": ("speedup",),
+    "vision_turns": tuple(
+        f"{game}_{mode}_{stage}"
+        for game in ("sokoban", "numberline")
+        for mode in ("image", "text_image")
+        for stage in ("rollout", "update")
+    ),
 }
 
 
@@ -139,12 +145,27 @@ def _check_rollout_throughput(payload: dict[str, Any]) -> None:
         assert arm["median_tokens_per_s"] > 0
 
 
+def _check_vision_turns(payload: dict[str, Any]) -> None:
+    """Every arm played the same turns; the picture arms' prompts hold vision tokens, the text
+    arm's none, the text+image arm the image arm's."""
+    for game, arms in payload["arms"].items():
+        assert set(arms) == {"text", "image", "text+image"}, game
+        assert len({tuple(arm["turns"]) for arm in arms.values()}) == 1, game
+        text, image, both = arms["text"], arms["image"], arms["text+image"]
+        assert text["vision_tokens_per_turn"] == 0
+        assert image["vision_tokens_per_turn"] > 0
+        assert both["vision_tokens_per_turn"] == image["vision_tokens_per_turn"]
+        for arm in arms.values():
+            assert arm["update_tokens_per_s"] > 0 and arm["rollout_turns_per_s"] > 0
+
+
 CHECKS = {
     "ddp_update": _check_ddp_update,
     "decode_overhead": _check_decode_overhead,
     "env_workers": _check_env_workers,
     "gpu_decode": _check_gpu_decode,
     "rollout_throughput": _check_rollout_throughput,
+    "vision_turns": _check_vision_turns,
 }
 
 
@@ -165,6 +186,7 @@ def test_every_benchmark_writes_to_an_untracked_run_folder_by_default() -> None:
         "serve_fuzz",
         "serve_load",
         "shop_speed",
+        "vision_turns",
     ]
     for name in names:
         assert "common.base_parser(NAME" in (BENCHMARKS / f"{name}.py").read_text()
