@@ -6,6 +6,7 @@ actor has a timeout, so a hung actor fails the test instead of hanging it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -206,14 +207,10 @@ def test_a_lora_worker_samples_with_the_trainer_adapters() -> None:
 
 def tiny_spec(**changes: Any) -> WorkerSpec:
     """One torch thread per worker: a starved 2-core machine runs 2-thread workers far slower."""
-    return WorkerSpec(
-        model_path=str(resolve_model_path("tiny")),
-        device="cpu",
-        dtype="float32",
-        seed=0,
-        threads=1,
-        **changes,
+    spec = WorkerSpec(
+        model_path=str(resolve_model_path("tiny")), device="cpu", dtype="float32", seed=0, threads=1
     )
+    return dataclasses.replace(spec, **changes)
 
 
 def test_a_rollout_worker_samples_with_the_configured_decode_backend() -> None:
@@ -286,3 +283,14 @@ def test_a_killed_rollout_worker_is_replaced_with_the_weights_and_its_tasks_play
     for trajectory in [t for g in lost for t in g.trajectories]:
         assert trajectory.stop_reason == StopReason.env_error and trajectory.turns == []
         assert "rollout worker 0 died during a rollout" in trajectory.info["error"]
+
+
+def test_a_rollout_worker_that_cannot_start_is_an_error_not_a_death() -> None:
+    """Replacing a worker whose constructor raised would raise again: the error surfaces."""
+    workers = RolloutWorkers(1, tiny_spec(model_path="/no/such/model"), timeout_s=TIMEOUT_S)
+    try:
+        with pytest.raises(ray.exceptions.RayActorError, match="creation task"):
+            workers.sync(torch.nn.Linear(1, 1), 1)
+        assert workers.restarts == 0
+    finally:
+        workers.shutdown()

@@ -27,7 +27,9 @@ the same sampling streams), so the batch and the update are those of a run witho
 and success metrics are not lowered by episodes that never ran. A slice is played again once:
 if the replacement dies too (a task that crashes its worker every time), that slice's
 episodes end with ``StopReason.env_error`` (``timeout`` for a hang) and no turns, and the
-iteration goes on with the other slices.
+iteration goes on with the other slices. A worker whose constructor raised (a model folder
+that does not load, a missing extra) is not a death but an error, raised as is: a
+replacement would raise the same.
 
 Design note: the driver (rank 0 under ``torchrun``) owns the loop; workers only sample and
 step environments (verl's single controller).
@@ -249,11 +251,14 @@ class RolloutWorkers:
 
     def _get(self, k: int, ref: Any, what: str) -> tuple[Any, EnvFailure | None]:
         """Worker ``k``'s answer, or why there is none (it died, or did not answer in time).
-        Any other error (a bug in the worker's code) is raised: replaying would repeat it."""
+        Any other error is raised, since a replacement would repeat it: an exception in the
+        worker's code, or a worker whose constructor raised (a model that does not load)."""
         exceptions = self._ray.exceptions
         try:
             return self._ray.get(ref, timeout=self.timeout_s), None
         except exceptions.RayActorError as exc:
+            if getattr(exc, "actor_init_failed", False):
+                raise
             return None, EnvFailure(
                 f"rollout worker {k} died during {what}: {exc.__class__.__name__}"
             )
