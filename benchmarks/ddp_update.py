@@ -2,8 +2,8 @@
 
 Both arms start from the same tiny model and run ``ppo_update`` on the same turn samples with
 the same mini-batch order; the 2-process arm is ``t2po.train.distributed`` as
-``torchrun --nproc-per-node 2 t2po train`` uses it (each rank runs half the micro-batches,
-gradients all-reduced). Reported:
+``torchrun --nproc-per-node 2 --no-python t2po train`` uses it (each rank runs half the
+micro-batches, gradients all-reduced). Reported:
 
 * ``max_abs_diff``: the largest difference between the weights either arm ends with (float
   summation order only; 0 would mean the ranks did not split the work differently at all);
