@@ -177,3 +177,32 @@ def test_global_random_state_before_the_cold_start_changes_nothing(tmp_path) -> 
     cold_start_from_config(cfg, tmp_path / "b")
     weights = [(tmp_path / run / "model.safetensors").read_bytes() for run in ("a", "b")]
     assert weights[0] == weights[1]
+
+
+def test_sft_examples_are_the_per_turn_encoding() -> None:
+    # The batched encoding gives each turn the ids of encoding it alone, as the sampler does.
+    from t2po.envs.registry import get_family
+    from t2po.inference.chat import encode_chat
+    from t2po.models import load_tokenizer
+    from t2po.rollout.prompts import turn_messages
+    from t2po.train.coldstart import sft_examples
+
+    family = get_family("cards")
+    settings = RolloutSettings(
+        max_turns=6, memory_window=0, invalid_penalty=-0.1, env_kwargs={"game": "numberline"}
+    )
+    tasks = [Task(f"nl-{s}", s) for s in range(3)]
+    episodes = expert_rollout(family, tasks, settings, slip=0.5, seed=1)
+    episodes[0].turns[0].response_text = ""  # an empty response: just the end-of-turn token
+    tok = load_tokenizer("tiny")
+    examples = sft_examples(episodes, family, tok)
+    turns = [turn for episode in episodes for turn in episode.turns]
+    assert len(examples) == len(turns) > 3
+    for example, turn in zip(examples, turns, strict=True):
+        assert example.prompt_ids == encode_chat(
+            tok, turn_messages(family.instructions, turn.prompt_text)
+        )
+        target = tok(turn.response_text, add_special_tokens=False)["input_ids"]
+        assert example.target_ids == [*target, tok.eos_token_id]
+        assert example.vision is None
+    assert examples[0].target_ids == [tok.eos_token_id]

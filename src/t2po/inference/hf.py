@@ -7,7 +7,9 @@ per-sequence state, and ``M_t`` must come from the same log-softmax the sampler 
 1. render each prompt with the tokenizer's chat template (``add_generation_prompt=True``)
    and encode it without adding special tokens a second time;
 2. left-pad, ``position_ids = cumsum(mask) - 1``, one prefill forward that keeps only the
-   last position's logits;
+   last position's logits; the prompt prefix every row of the chunk shares (the template and
+   instructions) runs once first, and the rows' own tokens attend to its repeated cache
+   (:mod:`t2po.models.shared_prefix`; equal to the whole-row prefill up to float rounding);
 3. one token per step with a ``DynamicCache``: choose tokens (:mod:`t2po.inference.sampling`),
    fold ``H_t``/``C_t`` into the per-row running min–max (``M_t``), let the TTI controller
    overwrite rows that are emitting forced text (log-prob 0.0, ``forced_mask`` True);
@@ -50,6 +52,12 @@ from t2po.inference.chat import encode_chat_with_images, render_chat
 from t2po.inference.graph_decode import GraphDecoder, check_backend
 from t2po.inference.sampling import SamplingWorkspace, sample_step, validate_sampling
 from t2po.inference.vision import VisionInputs, cat_vision, message_images, mrope_position_ids
+from t2po.models.shared_prefix import (
+    MIN_SHARED_PREFIX,
+    is_text_decoder,
+    prefix_cache,
+    shared_prefix_len,
+)
 from t2po.types import FinishReason, Message, SamplerOutput
 
 _FINISH_NONE, _FINISH_STOP, _FINISH_EOS = 0, 1, 2
@@ -83,6 +91,7 @@ class HFSampler:
         compact: bool = True,
         processor: Any | None = None,
         decode_backend: str = "eager",
+        share_prefix: bool = True,
     ) -> None:
         """
         Args:
@@ -99,6 +108,8 @@ class HFSampler:
             decode_backend: ``"eager"`` (this module's loop) or ``"graph"`` (a static KV
                 cache and a sync-free step, captured as CUDA graphs on CUDA:
                 :mod:`t2po.inference.graph_decode`); pictures always decode eagerly.
+            share_prefix: the eager prefill runs the prompt prefix all rows of a chunk share
+                once (:mod:`t2po.models.shared_prefix`); False runs every row whole.
         """
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError(
@@ -110,6 +121,8 @@ class HFSampler:
         self.device = torch.device(device)
         self.max_batch_size = max_batch_size
         self.compact = compact
+        self.share_prefix = share_prefix
+        self._can_share = is_text_decoder(model)  # no M-RoPE: positions of the rows alone
         self.processor = processor
         self._generator = torch.Generator(device=self.device).manual_seed(seed)
         self.eos_ids = sorted(set(eos_token_ids or self._default_eos_ids()))
@@ -295,16 +308,25 @@ class HFSampler:
             )
         dev, pad = self.device, self.pad_id
         b, t_max = len(prompt_ids), params.max_new_tokens
-        p_len = max(len(ids) for ids in prompt_ids)
-        input_B_P = torch.full((b, p_len), pad, dtype=torch.long)
-        mask_B_P = torch.zeros((b, p_len), dtype=torch.long)
-        for i, ids in enumerate(prompt_ids):
-            input_B_P[i, p_len - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            mask_B_P[i, p_len - len(ids) :] = 1
-        input_B_P, mask_B_P = input_B_P.to(dev), mask_B_P.to(dev)
         vision = cat_vision(vision_rows)
+        # The prompt prefix every row shares is run once (t2po.models.shared_prefix); the
+        # rows' own tokens follow it, left-padded: [shared | pads | own tokens].
+        shared = 0
+        if self.share_prefix and vision is None and b > 1 and t_max > 0 and self._can_share:
+            shared = shared_prefix_len(prompt_ids, min(len(ids) for ids in prompt_ids) - 1)
+            shared = shared if shared >= MIN_SHARED_PREFIX else 0
+        p_len = max(len(ids) for ids in prompt_ids) - shared
+        input_B_P = torch.full((b, p_len), pad, dtype=torch.long)
+        mask_B_P = torch.zeros((b, shared + p_len), dtype=torch.long)
+        mask_B_P[:, :shared] = 1
+        for i, ids in enumerate(prompt_ids):
+            own = ids[shared:]
+            input_B_P[i, p_len - len(own) :] = torch.tensor(own, dtype=torch.long)
+            mask_B_P[i, shared + p_len - len(own) :] = 1
+        input_B_P, mask_B_P = input_B_P.to(dev), mask_B_P.to(dev)
         if vision is None:
-            pos_B_P = (mask_B_P.cumsum(-1) - 1).clamp_min(0)
+            # Each token's position counts the real tokens before it, pads skipped.
+            pos_B_P = (mask_B_P.cumsum(-1) - 1).clamp_min(0)[:, shared:]
             last_pos_B = pos_B_P[:, -1]
         else:  # (3, B, P) M-RoPE positions; the prompt ends in text, equal in all three
             pos_B_P = mrope_position_ids(self.model, input_B_P, mask_B_P, vision)
@@ -336,7 +358,10 @@ class HFSampler:
         eos_ids = torch.tensor(self.eos_ids, dtype=torch.long, device=dev)
         candidates_V = self._stop_candidates(text_stops) if text_stops else None
 
-        cache = self._new_cache()
+        if shared:
+            cache = prefix_cache(self.model, torch.tensor(prompt_ids[0][:shared], device=dev), b)
+        else:
+            cache = self._new_cache()
         rows = torch.arange(b, device=dev)  # original row of each row in the running batch
         mask_R_S = mask_B_P
         next_pos_R = last_pos_B + 1

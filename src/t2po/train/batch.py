@@ -17,6 +17,7 @@ from torch import Tensor
 
 from t2po.algo.advantages import TurnBatch, anchor_step_groups
 from t2po.inference.vision import VisionInputs, cat_vision, mm_token_types
+from t2po.models.shared_prefix import shared_prefix_len
 from t2po.types import Trajectory, TrajectoryGroup, Turn
 
 
@@ -69,7 +70,9 @@ class TokenBatch:
 
     ``L`` is the longest sequence; targets are shifted by one, so per-token tensors over
     targets have length ``L - 1``. ``loss_mask_B_L1[b, j]`` is True where target ``j`` of row
-    ``b`` is a response token that trains.
+    ``b`` is a response token that trains. The first ``shared_prefix_len`` tokens are the same
+    in every row and end before any row's first response target, so a forward may run them
+    once (``t2po.models.shared_prefix``).
     """
 
     input_ids_B_L: Tensor
@@ -81,6 +84,7 @@ class TokenBatch:
     # picture placeholders sit (1) among the tokens. None for a batch of text rows.
     vision: VisionInputs | None = None
     mm_token_type_ids_B_L: Tensor | None = None
+    shared_prefix_len: int = 0
 
 
 def collate(
@@ -116,6 +120,8 @@ def collate(
         mm_token_type_ids_B_L=(
             None if pictures is None else mm_token_types(input_ids, pictures.image_token_id)
         ),
+        # Up to the shortest prompt's last token: the logits from there on are all computed.
+        shared_prefix_len=shared_prefix_len(prompts, min(len(p) for p in prompts) - 1),
     )
 
 

