@@ -30,6 +30,13 @@ CASES = {
     "env_workers": ("speedup",),
     "gpu_decode": ("ratio", "ratio_v152k", "vs_generate"),
     "rollout_throughput": ("speedup",),
+    "train_speed": (
+        "sft_speedup",
+        "update_speedup",
+        "rollout_speedup",
+        "sft_seqs_per_s",
+        "update_turns_per_s",
+    ),
     "vision_turns": tuple(
         f"{game}_{mode}_{stage}"
         for game in ("sokoban", "numberline")
@@ -145,6 +152,15 @@ def _check_rollout_throughput(payload: dict[str, Any]) -> None:
         assert arm["median_tokens_per_s"] > 0
 
 
+def _check_train_speed(payload: dict[str, Any]) -> None:
+    """Both arms of every stage did the same work to the same result (to float rounding)."""
+    assert [stage["stage"] for stage in payload["stages"]] == ["sft", "update", "rollout"]
+    agreement = payload["agreement"]
+    assert agreement["sft_loss_abs_diff"] < 1e-4
+    assert agreement["update_weights_max_abs_diff"] < 1e-4
+    assert agreement["rollout_same_tokens"] is True
+
+
 def _check_vision_turns(payload: dict[str, Any]) -> None:
     """Every arm played the same turns; the picture arms' prompts hold vision tokens, the text
     arm's none, the text+image arm the image arm's."""
@@ -165,6 +181,7 @@ CHECKS = {
     "env_workers": _check_env_workers,
     "gpu_decode": _check_gpu_decode,
     "rollout_throughput": _check_rollout_throughput,
+    "train_speed": _check_train_speed,
     "vision_turns": _check_vision_turns,
 }
 
@@ -186,6 +203,7 @@ def test_every_benchmark_writes_to_an_untracked_run_folder_by_default() -> None:
         "serve_fuzz",
         "serve_load",
         "shop_speed",
+        "train_speed",
         "vision_turns",
     ]
     for name in names:
