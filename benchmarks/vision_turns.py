@@ -25,7 +25,8 @@ The headline ratios are each picture arm's turns/s over the text arm's (below 1:
 On CPU, rates are per *CPU* second of this process (``time.process_time``; wall seconds are in
 the JSON too, with each arm's CPU share = CPU / wall): with one torch thread the CPU time is the
 work done, while wall time on a shared machine also counts the time other processes held the
-core (the committed run got ~9% of a core: it shared 2 cores with two training jobs).
+core. The committed run had a free core; one with ~9% of a core (2 cores shared with two
+training jobs) gave the same ratios to within 0.05 and 15-30% lower rates.
 
 Usage::
 
