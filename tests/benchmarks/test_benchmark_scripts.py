@@ -46,6 +46,11 @@ CASES = {
 }
 
 
+# The one quick run in the default test run; the others (20-200 s each on 2 cores) are
+# `heavy`: `python -m pytest -m heavy`. They share the code this one checks (_common).
+DEFAULT_RUN = {"rollout_throughput"}
+HEAVY = pytest.mark.heavy
+
 # Scripts that need optional extras: skipped, with the reason, where those are not installed.
 NEEDS = {"env_workers": ("alfworld", "ray")}
 
@@ -76,7 +81,9 @@ def _parse_result(line: str, name: str) -> dict[str, float]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=() if n in DEFAULT_RUN else HEAVY) for n in sorted(CASES)]
+)
 def test_quick_run_keeps_the_contract(name: str, tmp_path: Path) -> None:
     missing = [m for m in NEEDS.get(name, ()) if importlib.util.find_spec(m) is None]
     if missing:

@@ -43,6 +43,7 @@ def _run(name: str, out: Path, *extra: str) -> tuple[dict[str, float], dict]:
     return values, payload
 
 
+@pytest.mark.heavy  # ~50 s: `python -m pytest -m heavy`
 def test_serve_load_quick(tmp_path: Path) -> None:
     values, payload = _run(
         "serve_load",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,6 +55,16 @@ def scripted_moves(on_call: Any = None) -> ScriptedSampler:
     return sampler
 
 
+def kill_and_wait(actor: Any) -> None:
+    """Kill ``actor`` and return once it is dead. ``ray.kill`` only asks: without the wait a
+    step already on its way may still run there (seen in CI: the third step succeeded)."""
+    ray.kill(actor, no_restart=True)
+    with pytest.raises(ray.exceptions.RayActorError):
+        for _ in range(600):
+            ray.get(actor.pid.remote(), timeout=TIMEOUT_S)
+            time.sleep(0.1)
+
+
 def outcome(groups: list[TrajectoryGroup]) -> list[Any]:
     return [
         (t.task_id, t.stop_reason, [(u.observation, u.action, u.reward) for u in t.turns])
@@ -87,7 +98,7 @@ def test_a_killed_env_actor_ends_its_episodes_with_env_error_and_is_replaced() -
 
     def kill_first_actor(call: int) -> None:
         if call == 2:  # before the third turn's sampling: two steps done on every slot
-            ray.kill(envs.actors[0], no_restart=True)
+            kill_and_wait(envs.actors[0])
 
     try:
         groups = rollout(

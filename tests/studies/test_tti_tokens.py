@@ -75,6 +75,7 @@ def test_replay_fires_where_the_plateau_starts(study: ModuleType) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # ~35 s: `python -m pytest -m heavy`
 def test_tti_tokens_quick(tmp_path: Path) -> None:
     out = tmp_path / "tti_tokens.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
