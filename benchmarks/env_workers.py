@@ -8,7 +8,12 @@ the engine does after sampling. The actions (a seeded random walk of admissible 
 the expert's plan to the goal) are recorded once on the native engine.
 
 1. ``in_process``: ``InProcessEnvs`` (every env in this process, stepped one after another);
-2. ``ray_2``: ``RayEnvs`` with 2 actors, each holding half the episodes, stepped in parallel.
+2. ``ray_2``: ``RayEnvs`` with 2 actors, each holding half the episodes, stepped in parallel;
+3. ``processes_2``: no Ray, the machine's ceiling: 2 plain processes (``multiprocessing``),
+   each playing half the episodes in process from start to end, with no message per turn.
+   Two processes on two cores are not twice one process when the cores share caches or
+   memory bandwidth; this arm measures what the machine gives, so ``speedup`` can be read
+   against it (``ceiling``).
 
 Both arms are warmed up first (the actors started and ALFWorld imported in every process),
 so the timings are resets and steps only, and the repeats alternate the arms. The ratio is
@@ -21,12 +26,14 @@ identical). Usage::
     python benchmarks/env_workers.py           # 32 episodes, 2 repeats
     python benchmarks/env_workers.py --quick   # 4 episodes, short walks, 1 repeat
 
-Last line: ``RESULT env_workers speedup=<ray steps/s / in-process steps/s>``.
+Last line: ``RESULT env_workers speedup=<ray / in-process> ceiling=<2 processes / in-process>``
+(steps per second, resets included).
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import random
 import time
@@ -37,6 +44,7 @@ import _common as common
 
 from t2po.envs.household import HouseholdEnv, HouseholdExpert
 from t2po.rollout.envs import EnvBackend, EnvFailure, InProcessEnvs, Reset, Step
+from t2po.rollout.ray_envs import slices
 
 NAME = "env_workers"
 DEFAULT_REPEATS = 2
@@ -119,6 +127,40 @@ def play(
     }
 
 
+_PROCESS_ENVS: InProcessEnvs | None = None  # the envs of one ``processes_N`` worker
+
+
+def _start_process_worker(kwargs: dict[str, Any], seed: int, script: list[str]) -> None:
+    """Pool initializer: this process's envs, ALFWorld imported and a first game played."""
+    global _PROCESS_ENVS
+    _PROCESS_ENVS = InProcessEnvs(ENV_ID, kwargs)
+    play(_PROCESS_ENVS, [os.getpid()], [seed], [script[:1]])
+
+
+def _play_slice(job: tuple[list[int], list[list[str]]]) -> dict[str, Any]:
+    assert _PROCESS_ENVS is not None, "the pool initializer did not run"
+    return play(_PROCESS_ENVS, [os.getpid()], *job)
+
+
+def play_in_processes(
+    pool: Any, workers: int, seeds: list[int], scripts: list[list[str]]
+) -> dict[str, Any]:
+    """Every process plays its slice of the episodes to the end: no per-turn messages."""
+    jobs = [(seeds[a:b], scripts[a:b]) for a, b in slices(len(seeds), workers)]
+    start = time.perf_counter()
+    parts = pool.map(_play_slice, jobs, chunksize=1)
+    seconds = time.perf_counter() - start
+    return {
+        "reset_s": max(p["reset_s"] for p in parts),
+        "step_s": max(p["step_s"] for p in parts),
+        "seconds": seconds,
+        "cpu_s": sum(p["cpu_s"] for p in parts),
+        "steps": sum(p["steps"] for p in parts),
+        "texts": [t for p in parts for t in p["texts"]],
+        "failures": [f for p in parts for f in p["failures"]],
+    }
+
+
 HEADERS = ["arm", "steps_per_s", "steps_per_s_no_reset", "resets_per_s", "seconds", "cpu_share"]
 
 
@@ -149,17 +191,25 @@ def main() -> None:
         "in_process": (InProcessEnvs(ENV_ID, kwargs), [os.getpid()]),
         ray_arm: (ray_envs, [os.getpid(), *actor_pids]),
     }
-    runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in arms}
+    n = sizes["workers"]
+    processes_arm = f"processes_{n}"
+    # spawn: a fresh interpreter per process (forking a process that runs Ray is unsafe)
+    pool = multiprocessing.get_context("spawn").Pool(
+        n, initializer=_start_process_worker, initargs=(kwargs, seeds[0], scripts[0])
+    )
+    runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in [*arms, processes_arm]}
     try:
         for envs, pids in arms.values():  # ALFWorld imported, first games built, everywhere
-            n = sizes["workers"]
             play(envs, pids, seeds[:n], [s[:1] for s in scripts[:n]])
-        # Repeats alternate the arms, so a change in the machine's load hits both alike.
+        # Repeats alternate the arms, so a change in the machine's load hits all alike.
         for _ in range(repeats):
             for arm, (envs, pids) in arms.items():
                 runs[arm].append(play(envs, pids, seeds, scripts))
+            runs[processes_arm].append(play_in_processes(pool, n, seeds, scripts))
     finally:
         ray_envs.shutdown()
+        pool.close()
+        pool.join()
 
     rows = []
     for arm, arm_runs in runs.items():
@@ -181,16 +231,25 @@ def main() -> None:
         "well below 1 means other jobs held the cores, and the ratio is theirs as much as ours"
     )
     texts = [arm_runs[0]["texts"] for arm_runs in runs.values()]
-    mismatches = sum(a != b for a, b in zip(texts[0], texts[1], strict=True))
+    mismatches = sum(
+        any(other[i] != texts[0][i] for other in texts[1:]) for i in range(len(texts[0]))
+    )
     failures = sum(len(r["failures"]) for arm_runs in runs.values() for r in arm_runs)
     print(
         f"\nepisodes whose observations differ between the arms: {mismatches}; failures: {failures}"
     )
-    # Per repeat, the two arms ran back to back: the median of those ratios.
-    ratios = [
-        b["seconds"] / a["seconds"] for a, b in zip(runs[ray_arm], runs["in_process"], strict=True)
-    ]
-    result = {"speedup": common.median(ratios)}
+
+    def ratios_to(arm: str) -> list[float]:
+        """Per repeat, in-process seconds / the arm's seconds (the arms ran back to back)."""
+        pairs = zip(runs[arm], runs["in_process"], strict=True)
+        return [base["seconds"] / other["seconds"] for other, base in pairs]
+
+    ratios, ceilings = ratios_to(ray_arm), ratios_to(processes_arm)
+    result = {"speedup": common.median(ratios), "ceiling": common.median(ceilings)}
+    print(
+        f"Ray env actors: {result['speedup']:.2f}x in-process steps/s; the machine's ceiling "
+        f"({n} plain processes, no Ray): {result['ceiling']:.2f}x"
+    )
     payload = {
         "machine": machine,
         "quick": bool(args.quick),
@@ -198,6 +257,7 @@ def main() -> None:
         "arms": [dict(zip(HEADERS, r, strict=True)) for r in rows],
         "steps": steps,
         "speedup_per_repeat": ratios,
+        "ceiling_per_repeat": ceilings,
         "step_speedup": rows[1][2] / rows[0][2],
         "reset_speedup": rows[1][3] / rows[0][3],
         "mismatched_episodes": mismatches,
