@@ -28,6 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+# The default run has 2 pytest-xdist workers (pyproject.toml): one thread each, and for the
+# processes their tests start, since 2 workers x 2 threads on 2 cores fight for the cores.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
