@@ -106,6 +106,10 @@ class RolloutConfig:
     workers: int = 0
     """Ray rollout workers (extra [ray]): one policy copy each (a GPU each on CUDA), the tasks
     split among them; 0 = sample in the trainer's process."""
+    worker_timeout_s: float | None = None
+    """Seconds to wait for a Ray env actor's or rollout worker's answer; one that does not
+    answer in time is replaced, as a dead one is (its episodes end as env_error, or a rollout
+    worker's slice is played again). None waits for ever: set it above your slowest rollout."""
     decode_backend: str = "eager"
     """Our decoder's step: eager, or graph (static KV cache, sync-free step, captured as CUDA
     graphs on CUDA; the same tokens as eager, for speed on a GPU)."""
@@ -560,6 +564,11 @@ def validate(cfg: Config) -> None:
         (
             cfg.rollout.workers >= 0,
             f"rollout.workers must be >= 0 (0 = sample in process), got {cfg.rollout.workers}",
+        ),
+        (
+            cfg.rollout.worker_timeout_s is None or cfg.rollout.worker_timeout_s > 0,
+            f"rollout.worker_timeout_s must be > 0 seconds (null waits for ever), "
+            f"got {cfg.rollout.worker_timeout_s}",
         ),
         (
             cfg.rollout.decode_backend in DECODE_BACKENDS,

@@ -78,8 +78,11 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
 def test_ray_rollout_workers_and_env_actors_train_as_one_process(tmp_path: Path) -> None:
     Trainer(config_from_dict(config(tmp_path / "here"))).fit()
     # 2 rollout workers, each stepping its environments in 1 env actor of its own.
-    ray_run = Trainer(config_from_dict(config(tmp_path / "ray", workers=2, env_workers=1)))
+    ray_config = config(tmp_path / "ray", workers=2, env_workers=1)
+    ray_config["rollout"]["worker_timeout_s"] = 600.0  # the workers' env actors get it too
+    ray_run = Trainer(config_from_dict(ray_config))
     assert ray_run.rollout_workers is not None and ray_run.env_workers is None
+    assert ray_run.rollout_workers.timeout_s == ray_run.rollout_workers._spec.timeout_s == 600.0
     ray_run.fit()
     # Weights went out before each iteration's rollout (versions 0 and 1), once each.
     assert ray_run.rollout_workers.pushes == 2
@@ -100,11 +103,19 @@ def test_env_actors_alone_train_as_one_process(tmp_path: Path) -> None:
     Trainer(config_from_dict(here)).fit()
     actors = config(tmp_path / "actors", env_workers=2)
     actors["train"]["iterations"] = 1
+    actors["rollout"]["worker_timeout_s"] = 300.0
     trainer = Trainer(config_from_dict(actors))
     assert trainer.env_workers is not None and trainer.rollout_workers is None
+    assert trainer.env_workers.timeout_s == 300.0
     trainer.fit()
     assert trainer.env_workers.actors == []
     assert_same_transcripts(tmp_path / "actors", tmp_path / "here")
+
+
+@pytest.mark.parametrize("timeout", [0, -5.0])
+def test_a_worker_timeout_must_be_positive(timeout: float) -> None:
+    with pytest.raises(ConfigError, match="rollout.worker_timeout_s must be > 0 seconds"):
+        config_from_dict({"rollout": {"worker_timeout_s": timeout}})
 
 
 @pytest.mark.parametrize("key", ["workers", "env_workers"])

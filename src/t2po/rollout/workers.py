@@ -73,6 +73,7 @@ class WorkerSpec:
     env_workers: int = 0  # Ray env actors per worker; 0 = envs in the worker's process
     threads: int = 0  # torch CPU threads per worker (CPU only); 0 = the cores / n workers
     decode_backend: str = "eager"  # rollout.decode_backend, as the trainer's own sampler
+    timeout_s: float | None = None  # rollout.worker_timeout_s, for the worker's env actors
 
 
 class RolloutWorker:
@@ -138,6 +139,7 @@ class RolloutWorker:
                     settings.env_kwargs,
                     self.spec.env_workers,
                     plugins=self.spec.plugins,
+                    timeout_s=self.spec.timeout_s,
                 )
             envs = self._envs
         return rollout(

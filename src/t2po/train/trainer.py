@@ -252,14 +252,16 @@ class Trainer:
                 base_path=str(self._base_path()),
                 env_workers=r.env_workers,
                 decode_backend=r.decode_backend,  # sample as self.sampler does
+                timeout_s=r.worker_timeout_s,
             )
-            self.rollout_workers = RolloutWorkers(r.workers, spec)
+            self.rollout_workers = RolloutWorkers(r.workers, spec, timeout_s=r.worker_timeout_s)
         elif r.env_workers > 0:
             self.env_workers = RayEnvs(
                 self.family.env_id,
                 self.settings.train_rollout.env_kwargs,
                 r.env_workers,
                 plugins=cfg.env.plugins,
+                timeout_s=r.worker_timeout_s,
             )
 
     def _stop_ray_workers(self) -> None:
