@@ -206,3 +206,53 @@ def test_sft_examples_are_the_per_turn_encoding() -> None:
         assert example.target_ids == [*target, tok.eos_token_id]
         assert example.vision is None
     assert examples[0].target_ids == [tok.eos_token_id]
+
+
+def _cold_start_record(folder, base, sha: str) -> None:
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"base_model": str(base), "base_model_sha256": sha}
+    (folder / "cold_start.json").write_text(json.dumps(record))
+
+
+def test_a_cold_start_of_another_base_model_is_refused(tmp_path) -> None:
+    import shutil
+
+    from t2po.models.loading import resolve_model_path
+    from t2po.train.coldstart import base_model_fingerprint, check_cold_start_base
+
+    tiny = resolve_model_path("tiny")
+    moved, other = tmp_path / "moved", tmp_path / "other"
+    shutil.copytree(tiny, moved)
+    shutil.copytree(tiny, other)
+    tokenizer = other / "tokenizer.json"
+    tokenizer.write_text(tokenizer.read_text().replace('"<think>"', '"<thought>"', 1))
+    cold = tmp_path / "run" / "cold_start"
+    _cold_start_record(cold, tiny, base_model_fingerprint(tiny))
+    check_cold_start_base(cold, tiny)  # the same folder
+    check_cold_start_base(cold, moved)  # the same files in another folder
+    with pytest.raises(ValueError, match="fine-tuned from another base model") as refused:
+        check_cold_start_base(cold, other)
+    assert str(other) in str(refused.value) and "Use another run_dir" in str(refused.value)
+    (cold / "cold_start.json").unlink()
+    check_cold_start_base(cold, other)  # made before the base was recorded: accepted
+
+
+def test_t2po_train_refuses_to_reuse_a_cold_start_of_another_base(tmp_path) -> None:
+    import shutil
+
+    from t2po.config import config_from_dict
+    from t2po.models.loading import resolve_model_path
+    from t2po.train.trainer import Trainer
+
+    run = tmp_path / "run"
+    shutil.copytree(resolve_model_path("tiny"), run / "cold_start")
+    _cold_start_record(run / "cold_start", tmp_path / "elsewhere", "0" * 64)
+    cfg = config_from_dict({
+        "run_dir": str(run), "model": {"path": "tiny"}, "env": {"family": "sokoban"},
+        "train": {"cold_start": True, "iterations": 1, "eval_tasks": 0},
+        "log": {"loggers": ["jsonl"], "progress": False},
+    })  # fmt: skip
+    with pytest.raises(ValueError, match="fine-tuned from another base model"):
+        Trainer(cfg)

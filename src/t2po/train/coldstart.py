@@ -106,6 +106,32 @@ def base_model_fingerprint(folder: Path) -> str:
     return h.hexdigest()
 
 
+def check_cold_start_base(cold_start_dir: Path, base: Path) -> None:
+    """Raise ``ValueError`` when the cold start in ``cold_start_dir`` was fine-tuned from
+    another base model than ``base`` (the folder ``model.path`` resolves to now).
+
+    A run directory's cold start is reused on every later ``t2po train``; reused under a
+    changed ``model.path`` it would train one model's fine-tune as if it were another's. The
+    folders are compared first (free); only when they differ are the files hashed, so the
+    same model moved to another folder is accepted. A cold start without a recorded base
+    (made before it was recorded) is accepted as before.
+    """
+    record = cold_start_dir / "cold_start.json"
+    if not record.is_file():
+        return
+    made = json.loads(record.read_text())
+    made_from, made_sha = str(made.get("base_model", "")), str(made.get("base_model_sha256", ""))
+    if not made_sha or Path(made_from) == base:
+        return
+    if base_model_fingerprint(base) == made_sha:
+        return
+    raise ValueError(
+        f"{cold_start_dir} was fine-tuned from another base model ({made_from}, sha256 "
+        f"{made_sha[:12]}) than model.path now names ({base}). Use another run_dir, or delete "
+        f"{cold_start_dir} to make the cold start again from {base}."
+    )
+
+
 def teacher_trajectories(
     family: TaskFamily,
     tasks: Sequence[Task],

@@ -55,7 +55,7 @@ from t2po.train.checkpoint import (
     load_run_state,
     save_checkpoint,
 )
-from t2po.train.coldstart import cold_start_from_config
+from t2po.train.coldstart import check_cold_start_base, cold_start_from_config
 from t2po.train.critic import Critic, critic_update
 from t2po.train.params import freeze_matching
 from t2po.train.update import Sample, ppo_update
@@ -202,7 +202,9 @@ class Trainer:
         if cfg.train.init_from or not cfg.train.cold_start:
             return
         out = self.run_dir / "cold_start"
-        if self.ranks.is_main and not (out / "config.json").is_file():
+        if (out / "config.json").is_file():
+            check_cold_start_base(out, resolve_model_path(cfg.model.path))
+        elif self.ranks.is_main:
             self._run_cold_start(out)
         distributed.barrier(self.ranks)
 
