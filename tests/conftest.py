@@ -253,6 +253,29 @@ def random_qwen3(
     return Qwen3ForCausalLM(cfg)
 
 
+def small_tiny(folder: Path, corpus: list[str]) -> tuple[Any, Any]:
+    """The sampler tests' model and tokenizer: ``build_tiny`` shrunk to 2 layers of width 64
+    with a 300-token tokenizer trained on ``corpus``, saved to ``folder`` and loaded back.
+    ``initializer_range`` 0.2 makes it peaked enough that greedy decoding does not loop."""
+    from t2po.models import build_tiny, load_model_and_tokenizer
+
+    built = build_tiny(
+        folder,
+        corpus=corpus,
+        vocab_size=300,
+        seed=0,
+        hidden_size=64,
+        num_hidden_layers=2,
+        intermediate_size=128,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=512,
+        initializer_range=0.2,
+    )
+    return load_model_and_tokenizer(Path(built))
+
+
 def ignored_by_git(path: Path) -> bool:
     """Whether git ignores ``path`` in this checkout (where benchmarks and studies write).
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import copy
 import math
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
-from conftest import default_sampling, default_tti
+from conftest import default_sampling, default_tti, small_tiny
 
 from t2po.algo.uncertainty import (
     entropy_from_logprobs,
@@ -29,7 +28,6 @@ from t2po.inference.sampling import (
     sample_step,
     select_tokens,
 )
-from t2po.models import build_tiny, load_model_and_tokenizer
 from t2po.types import FinishReason, Message
 
 CORPUS = [
@@ -55,21 +53,7 @@ PROMPTS: list[list[Message]] = [
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
-    folder = build_tiny(
-        tmp_path_factory.mktemp("tiny") / "model",
-        corpus=CORPUS,
-        vocab_size=300,
-        seed=0,
-        hidden_size=64,
-        num_hidden_layers=2,
-        intermediate_size=128,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        max_position_embeddings=512,
-        initializer_range=0.2,  # peaked enough that greedy decoding does not loop on one id
-    )
-    return load_model_and_tokenizer(Path(folder))
+    return small_tiny(tmp_path_factory.mktemp("tiny") / "model", CORPUS)
 
 
 class ScriptedLogitsLM(torch.nn.Module):

@@ -5,15 +5,13 @@ with finished rows dropped from the batch, and with TTI forcing tokens."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from conftest import default_sampling, default_tti
+from conftest import default_sampling, default_tti, small_tiny
 
 from t2po.inference import HFSampler
-from t2po.models import build_tiny, load_model_and_tokenizer
 from t2po.models.shared_prefix import MIN_SHARED_PREFIX, shared_prefix_len
 from t2po.types import Message
 
@@ -37,21 +35,7 @@ PROMPTS: list[list[Message]] = [
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
-    folder = build_tiny(
-        tmp_path_factory.mktemp("tiny") / "model",
-        corpus=CORPUS,
-        vocab_size=300,
-        seed=0,
-        hidden_size=64,
-        num_hidden_layers=2,
-        intermediate_size=128,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        max_position_embeddings=512,
-        initializer_range=0.2,
-    )
-    return load_model_and_tokenizer(Path(folder))
+    return small_tiny(tmp_path_factory.mktemp("tiny") / "model", CORPUS)
 
 
 def both(tiny: tuple[Any, Any], params: Any, **kwargs: Any) -> tuple[list[Any], list[Any]]:
