@@ -131,6 +131,17 @@ def print_header(
     )
 
 
+def start(
+    args: argparse.Namespace, name: str, default_repeats: int, device: str = "cpu"
+) -> tuple[int, dict[str, Any]]:
+    """A benchmark's first steps: ``setup`` (threads, repeats), the machine record, and the
+    header line. Returns the repeats and the machine record."""
+    repeats = setup(args, default_repeats)
+    machine = machine_info(device)
+    print_header(name, machine, device, repeats, args.quick)
+    return repeats, machine
+
+
 def synchronize(device: str) -> None:
     if device.startswith("cuda"):
         import torch

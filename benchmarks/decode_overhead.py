@@ -236,11 +236,9 @@ def sampling_step_microbench(
 def main(argv: list[str] | None = None) -> None:
     parser = common.base_parser(NAME, __doc__.splitlines()[0], DEFAULT_REPEATS)
     args = parser.parse_args(argv)
-    repeats = common.setup(args, DEFAULT_REPEATS)
-    sizes = QUICK if args.quick else FULL
     device = args.device
-    machine = common.machine_info(device)
-    common.print_header(NAME, machine, device, repeats, args.quick)
+    repeats, machine = common.start(args, NAME, DEFAULT_REPEATS, device)
+    sizes = QUICK if args.quick else FULL
 
     model, tokenizer = load_model_and_tokenizer("tiny", device=device)
     tokenizer = think_tokenizer(tokenizer)

@@ -74,10 +74,8 @@ def play(engine: str, tasks: list[Task], scripts: list[list[str]]) -> tuple[floa
 def main() -> None:
     parser = common.base_parser(NAME, __doc__.splitlines()[0], DEFAULT_REPEATS)
     args = parser.parse_args()
-    repeats = common.setup(args, DEFAULT_REPEATS)
+    repeats, machine = common.start(args, NAME, DEFAULT_REPEATS)
     sizes = QUICK if args.quick else FULL
-    machine = common.machine_info("cpu")
-    common.print_header(NAME, machine, "cpu", repeats, args.quick)
     try:
         import alfworld  # noqa: F401
     except ImportError:

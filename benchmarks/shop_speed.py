@@ -105,10 +105,8 @@ def env_steps_per_s(n_products: int, episodes: int) -> float:
 def main() -> None:
     parser = common.base_parser(NAME, __doc__.splitlines()[0], DEFAULT_REPEATS)
     args = parser.parse_args()
-    repeats = common.setup(args, DEFAULT_REPEATS)
+    repeats, machine = common.start(args, NAME, DEFAULT_REPEATS)
     sizes = QUICK if args.quick else FULL
-    machine = common.machine_info("cpu")
-    common.print_header(NAME, machine, "cpu", repeats, args.quick)
 
     build_s, catalog = common.timed(lambda: generate_catalog(0, sizes["products"]))
     index_s, index = common.timed(lambda: SearchIndex(catalog.products))

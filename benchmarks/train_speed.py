@@ -174,10 +174,8 @@ def summary(
 def main() -> None:
     parser = common.base_parser(NAME, __doc__.splitlines()[0], DEFAULT_REPEATS)
     args = parser.parse_args()
-    repeats = common.setup(args, DEFAULT_REPEATS)
+    repeats, machine = common.start(args, NAME, DEFAULT_REPEATS)
     sizes = QUICK if args.quick else FULL
-    machine = common.machine_info("cpu")
-    common.print_header(NAME, machine, "cpu", repeats, args.quick)
 
     cfg = load_config(CONFIG, [f"seed={args.seed}"])
     settings = RunSettings.from_config(cfg)
