@@ -106,6 +106,34 @@ def env_steps_curve(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return curve
 
 
+def run_record(
+    seed: int, final: dict[str, Any], cold_won: Any, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """One RL run: its held-out result ``final`` paired against the cold start's wins, its
+    validation curve over environment steps and the steps it trained on."""
+    return {
+        "seed": seed,
+        "success": final["rollout/success"],
+        "stream_success": final.get("stream_success"),
+        "paired_vs_cold_start": _vs_cold_start(cold_won, final["won"]),
+        "curve": env_steps_curve(rows),
+        "env_steps": sum(float(r.get("rollout/env_steps", 0.0)) for r in rows),
+    }
+
+
+def seed_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A method's runs over seeds: mean success and its spread, each seed's success and
+    pairing, and the runs without their curves (those go to the plots)."""
+    success = [r["success"] for r in runs]
+    return {
+        "success": statistics.mean(success),
+        "std": statistics.stdev(success) if len(success) > 1 else 0.0,
+        "per_seed": success,
+        "paired_vs_cold_start": [r["paired_vs_cold_start"] for r in runs],
+        "runs": [{k: v for k, v in r.items() if k != "curve"} for r in runs],
+    }
+
+
 NUMBERS = re.compile(r"Target: (\d+)\s+Current: (\d+)")
 
 
@@ -249,29 +277,17 @@ def run_arm(args: argparse.Namespace, game: str, start: str) -> dict[str, Any]:
             model = run_dir / "checkpoints" / f"iter_{args.iterations:06d}" / "model"
             final = held_out(args.config, model, shared, args.final_eval_tasks,
                              run_dir / "heldout", args.streams)  # fmt: skip
-            record = {
-                "seed": seed,
-                "success": final["rollout/success"],
-                "stream_success": final.get("stream_success"),
-                "paired_vs_cold_start": _vs_cold_start(cold["won"], final["won"]),
-                "curve": env_steps_curve(rows),
-                "env_steps": sum(float(r.get("rollout/env_steps", 0.0)) for r in rows),
-            }
+            record = run_record(seed, final, cold["won"], rows)
             if game == "numberline":
                 record["moves"] = numberline_moves(run_dir / "heldout")
             runs[method].append(record)
     methods: dict[str, Any] = {}
     for method in chosen:
-        success = [r["success"] for r in runs[method]]
         steps = [r["env_steps"] for r in runs[method] if r["env_steps"] is not None]
         methods[method] = {
-            "success": statistics.mean(success),
-            "std": statistics.stdev(success) if len(success) > 1 else 0.0,
-            "per_seed": success,
+            **seed_summary(runs[method]),
             "stream_success": [r["stream_success"] for r in runs[method]],
-            "paired_vs_cold_start": [r["paired_vs_cold_start"] for r in runs[method]],
             "env_steps": statistics.mean(steps) if steps else None,  # training env steps per run
-            "runs": [{k: v for k, v in r.items() if k != "curve"} for r in runs[method]],
         }
     return {
         "cold_start": cold_result,

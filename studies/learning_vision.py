@@ -54,7 +54,6 @@ from _family_study import (
     COSTS,
     PAIRED_COLUMNS,
     ROOT,
-    _vs_cold_start,
     add_study_args,
     cold_start_overrides,
     costs_of,
@@ -63,7 +62,7 @@ from _family_study import (
     shrink_for_quick,
     train_one,
 )
-from learning_cards import env_steps_curve, numberline_moves
+from learning_cards import numberline_moves, run_record, seed_summary
 
 from t2po.config import load_config
 from t2po.evaluation.store import ResultStore
@@ -218,15 +217,7 @@ def run_arm(args: argparse.Namespace, arm: str) -> dict[str, Any]:
             stages[f"train_{run_dir.name}_s"] = sum(float(r.get("timing/iter_s", 0)) for r in rows)
             model = run_dir / "checkpoints" / f"iter_{args.iterations:06d}" / "model"
             final = evaluate(model, run_dir / "heldout")
-            record: dict[str, Any] = {
-                "seed": seed,
-                "success": final["rollout/success"],
-                "stream_success": final.get("stream_success"),
-                **costs_of([final]),
-                "paired_vs_cold_start": _vs_cold_start(cold["won"], final["won"]),
-                "curve": env_steps_curve(rows),
-                "env_steps": sum(float(r.get("rollout/env_steps", 0.0)) for r in rows),
-            }
+            record = {**run_record(seed, final, cold["won"], rows), **costs_of([final])}
             moves = moves_of(config, run_dir / "heldout")
             if moves is not None:
                 record["moves"] = moves
@@ -234,15 +225,7 @@ def run_arm(args: argparse.Namespace, arm: str) -> dict[str, Any]:
             rows_of[method].append(rows)
     summary: dict[str, Any] = {}
     for method in methods:
-        success = [r["success"] for r in runs[method]]
-        summary[method] = {
-            "success": statistics.mean(success),
-            "std": statistics.stdev(success) if len(success) > 1 else 0.0,
-            "per_seed": success,
-            "paired_vs_cold_start": [r["paired_vs_cold_start"] for r in runs[method]],
-            **costs_of_runs(runs[method]),
-            "runs": [{k: v for k, v in r.items() if k != "curve"} for r in runs[method]],
-        }
+        summary[method] = {**seed_summary(runs[method]), **costs_of_runs(runs[method])}
     return {
         "cold_start": cold_result,
         "methods": summary,
